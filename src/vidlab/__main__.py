@@ -1,0 +1,3 @@
+from vidlab.cli.app import main
+
+main()

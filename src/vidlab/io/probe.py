@@ -1,0 +1,231 @@
+"""Probe a media file into a :class:`VideoInfo`: size, SAR, rotation, exact fps, frame count,
+color tags, bit depth, VFR detection and audio streams."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from vidlab.errors import MediaError, UsageError
+from vidlab.io.colors import ColorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStreamInfo:
+    """One audio stream, described well enough to copy it unchanged."""
+
+    index: int
+    codec: str
+    sample_rate: int
+    channels: int
+    layout: str
+    start_time: Fraction | None
+    duration: Fraction | None
+    bit_rate: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What vidlab knows about a video stream. Outputs inherit it unless an op changes it."""
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frame_count: int
+    duration: Fraction
+    start_time: Fraction
+    pix_fmt: str
+    bit_depth: int
+    color: ColorInfo = field(default_factory=ColorInfo)
+    sar: Fraction = Fraction(1)
+    rotation: int = 0
+    is_vfr: bool = False
+    bit_rate: int | None = None
+    audio: tuple[AudioStreamInfo, ...] = ()
+
+    def with_changes(self, **changes: Any) -> VideoInfo:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: Fractions as "num/den" strings, color tags by FFmpeg name."""
+
+        def conv(v: Any) -> Any:
+            if isinstance(v, Fraction):
+                return f"{v.numerator}/{v.denominator}" if v.denominator != 1 else str(v.numerator)
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [conv(x) for x in v]
+            return v
+
+        d = asdict(self)
+        d["color"] = self.color.names()
+        d["fps_float"] = float(self.fps)
+        d["duration_seconds"] = float(self.duration)
+        return conv(d)
+
+
+def _frac_seconds(value: int | None, time_base: Fraction | None) -> Fraction | None:
+    if value is None or time_base is None:
+        return None
+    return Fraction(value) * time_base
+
+
+def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a media file for reading, turning every failure into one clear vidlab error."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError("no such file", p)
+    if p.is_dir():
+        raise UsageError("is a directory, not a video file", p)
+    if p.stat().st_size == 0:
+        raise MediaError("empty file (0 bytes)", p)
+    try:
+        return av.open(str(p), "r")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"not a readable media file ({_reason(exc)})", p) from None
+    except OSError as exc:
+        raise MediaError(f"cannot open ({exc.strerror or exc})", p) from None
+
+
+def _reason(exc: BaseException) -> str:
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return msg.split(":")[0].strip() if ":" in msg and "'" in msg else msg.strip()
+
+
+def _first_video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        kind = "audio only" if container.streams.audio else "no video stream"
+        raise MediaError(f"has no video stream ({kind})", path)
+    return container.streams.video[0]
+
+
+def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoInfo:
+    """Describe ``path``. With ``count_frames`` the packets are demuxed (not decoded) to count
+    frames exactly, find the true duration and detect variable frame rate and truncation."""
+    p = Path(path)
+    with open_input(p) as container:
+        vs = _first_video_stream(container, p)
+        cc = vs.codec_context
+        tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
+        fps = Fraction(vs.guessed_rate or vs.average_rate or 0)
+        if fps <= 0:
+            raise MediaError("cannot determine the frame rate", p)
+        if not cc.width or not cc.height:
+            raise MediaError("video stream has no frame size (corrupt header?)", p)
+
+        audio = tuple(
+            AudioStreamInfo(
+                index=a.index,
+                codec=a.codec_context.name,
+                sample_rate=a.codec_context.sample_rate,
+                channels=a.codec_context.channels,
+                layout=a.codec_context.layout.name if a.codec_context.layout else "",
+                start_time=_frac_seconds(a.start_time, a.time_base),
+                duration=_frac_seconds(a.duration, a.time_base),
+                bit_rate=a.codec_context.bit_rate or None,
+            )
+            for a in container.streams.audio
+        )
+
+        header_frames = vs.frames or 0
+        pts_list: list[int] = []
+        if count_frames:
+            try:
+                for pkt in container.demux(vs):
+                    if pkt.size == 0:
+                        continue
+                    if pkt.pts is not None:
+                        pts_list.append(pkt.pts)
+                    elif pkt.dts is not None:
+                        pts_list.append(pkt.dts)
+            except av.error.FFmpegError as exc:
+                raise MediaError(f"corrupt data while reading packets ({_reason(exc)})", p) from None
+            if header_frames and len(pts_list) < header_frames:
+                raise MediaError(
+                    f"truncated: the header lists {header_frames} frames but only {len(pts_list)} are present",
+                    p,
+                )
+            if not pts_list:
+                raise MediaError("video stream holds no frames", p)
+            container.seek(0)
+
+        # One decoded frame tells the truth about format, color tags and rotation.
+        first = _decode_first(container, vs, p)
+        container_name = container.format.name
+        container_bit_rate = container.bit_rate or None
+        codec_name = cc.name
+        if vs.duration:
+            header_duration = Fraction(vs.duration) * tb
+        elif container.duration:
+            header_duration = Fraction(container.duration, av.time_base)
+        else:
+            header_duration = Fraction(header_frames) / fps
+        header_start = _frac_seconds(vs.start_time, tb) or Fraction(0)
+        width, height = cc.width, cc.height
+
+    pix_fmt = first.format.name
+    bit_depth = max(c.bits for c in first.format.components)
+    color = ColorInfo(
+        primaries=first.color_primaries if first.color_primaries is not None else cc.color_primaries,
+        transfer=first.color_trc if first.color_trc is not None else cc.color_trc,
+        matrix=first.colorspace if first.colorspace is not None else cc.colorspace,
+        range=first.color_range if first.color_range is not None else cc.color_range,
+    )
+    sar = Fraction(vs.sample_aspect_ratio) if vs.sample_aspect_ratio else Fraction(1)
+
+    is_vfr = False
+    if pts_list:
+        pts_list.sort()
+        start = Fraction(pts_list[0]) * tb
+        frame_count = len(pts_list)
+        step = 1 / fps
+        deltas = [Fraction(b - a) * tb for a, b in zip(pts_list, pts_list[1:], strict=False)]
+        # Each timestamp is rounded to the time base, so a delta may be off by one tick.
+        tolerance = tb + Fraction(1, 10**6)
+        is_vfr = any(abs(d - step) > tolerance for d in deltas)
+        last_dur = deltas[-1] if deltas and is_vfr else step
+        duration = Fraction(pts_list[-1]) * tb + last_dur - start
+    else:
+        start = header_start
+        frame_count = header_frames
+        duration = header_duration
+
+    return VideoInfo(
+        path=str(p),
+        container=container_name,
+        codec=codec_name,
+        width=width,
+        height=height,
+        fps=fps,
+        time_base=tb,
+        frame_count=frame_count,
+        duration=duration,
+        start_time=start,
+        pix_fmt=pix_fmt,
+        bit_depth=bit_depth,
+        color=color,
+        sar=sar,
+        rotation=int(first.rotation or 0),
+        is_vfr=is_vfr,
+        bit_rate=container_bit_rate,
+        audio=audio,
+    )
+
+
+def _decode_first(container: av.container.InputContainer, vs: Any, path: Path) -> av.VideoFrame:
+    try:
+        for frame in container.decode(vs):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot decode video ({_reason(exc)})", path) from None
+    raise MediaError("no decodable video frame (truncated or corrupt)", path)

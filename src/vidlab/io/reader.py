@@ -1,0 +1,156 @@
+"""Streaming decoder: RGB ``uint8`` frames with exact Fraction timestamps, threaded decoding,
+conversion with the stream's own matrix and range, seeking to a start time and a duration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from av.video.reformatter import ColorRange, Interpolation
+
+from vidlab.errors import MediaError, UsageError
+from vidlab.frame import Frame
+from vidlab.io.colors import is_rgb_format, sws_matrix, sws_range
+from vidlab.io.probe import VideoInfo, _reason, open_input, probe
+
+
+_ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+
+
+def _plane(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
+    """A view of one 8-bit plane without its line padding."""
+    return np.frombuffer(plane, np.uint8).reshape(height, plane.line_size)[:, :width]
+
+
+class VideoReader:
+    """Iterate a video's frames as :class:`Frame` objects.
+
+    ``start`` and ``duration`` are seconds (relative to the first video frame). Iteration is
+    lazy and memory stays constant. ``decoded()`` and ``to_frame()`` split decoding from the
+    RGB conversion so a runner can put them on different threads.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        start: Fraction | float | None = None,
+        duration: Fraction | float | None = None,
+        info: VideoInfo | None = None,
+        threads: int = 0,
+        convert_threads: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self.info = info or probe(self.path)
+        self.start = Fraction(start or 0)
+        self.duration = Fraction(duration) if duration is not None else None
+        if self.start < 0:
+            raise UsageError(f"--start must be >= 0, got {float(self.start)}")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration must be > 0, got {float(self.duration)}")
+        if self.start >= self.info.duration:
+            raise UsageError(
+                f"--start {float(self.start):.3f}s is past the end of the video "
+                f"({float(self.info.duration):.3f}s)",
+                self.path,
+            )
+        self.threads = threads
+        self.convert_threads = convert_threads
+        self._matrix = sws_matrix(self.info.color, self.info.height)
+        self._range = sws_range(self.info.color, self.info.pix_fmt)
+        self._rgb = is_rgb_format(self.info.pix_fmt)
+
+    @property
+    def begin(self) -> Fraction:
+        """Absolute timestamp (seconds) of the first frame this reader yields."""
+        return self.info.start_time + self.start
+
+    @property
+    def end(self) -> Fraction | None:
+        return None if self.duration is None else self.begin + self.duration
+
+    @property
+    def whole_file(self) -> bool:
+        return self.start == 0 and self.duration is None
+
+    def decoded(self) -> Iterator[tuple[av.VideoFrame, Fraction, int]]:
+        """Yield ``(av_frame, pts_seconds, index)`` for the selected range, decoding with threads."""
+        container = open_input(self.path)
+        try:
+            vs = container.streams.video[0]
+            vs.thread_type = "AUTO"
+            vs.codec_context.thread_count = self.threads
+            tb = Fraction(vs.time_base)
+            begin, end = self.begin, self.end
+            if self.start > 0:
+                container.seek(int(begin / tb), stream=vs, backward=True, any_frame=False)
+            step = 1 / self.info.fps
+            index = 0
+            produced = 0
+            last_pts: Fraction | None = None
+            try:
+                for frame in container.decode(vs):
+                    if frame.pts is not None:
+                        pts = Fraction(frame.pts) * tb
+                    elif last_pts is not None:
+                        pts = last_pts + step
+                    else:
+                        pts = begin
+                    last_pts = pts
+                    if pts < begin:
+                        continue
+                    if end is not None and pts >= end:
+                        break
+                    yield frame, pts, index
+                    index += 1
+                    produced += 1
+            except av.error.FFmpegError as exc:
+                raise MediaError(
+                    f"corrupt video data after frame {produced} ({_reason(exc)})", self.path
+                ) from None
+            if produced == 0:
+                raise MediaError("no frames decoded in the requested range", self.path)
+            if self.whole_file and self.info.frame_count and produced < self.info.frame_count:
+                raise MediaError(
+                    f"truncated or corrupt: decoded {produced} of {self.info.frame_count} frames", self.path
+                )
+        finally:
+            container.close()
+
+    def to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
+        """Convert one decoded frame to full-range RGB24 with the stream's matrix and range.
+
+        swscale's fast packed-RGB path is only accurate to about +-2 code values; its planar
+        (gbrp) path with ACCURATE_RND is exact to rounding and nearly as fast, so Y'CbCr goes
+        to gbrp and the planes are interleaved by OpenCV.
+        """
+        if self._rgb:
+            return frame.reformat(format="rgb24", threads=self.convert_threads).to_ndarray()
+        planar = frame.reformat(
+            format="gbrp",
+            src_colorspace=self._matrix,
+            src_color_range=self._range,
+            dst_color_range=ColorRange.JPEG,
+            interpolation=_ACCURATE,
+            threads=self.convert_threads,
+        )
+        g, b, r = (_plane(p, planar.width, planar.height) for p in planar.planes)
+        return cv2.merge((r, g, b))
+
+    def to_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
+        frame, pts, index = item
+        return Frame(image=self.to_rgb(frame), pts=pts, index=index)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for item in self.decoded():
+            yield self.to_frame(item)
+
+
+def read_frames(path: str | os.PathLike[str], **kwargs: object) -> list[Frame]:
+    """Decode a whole (short) video into memory. Convenient for tests and previews."""
+    return list(VideoReader(path, **kwargs))  # type: ignore[arg-type]

@@ -1,0 +1,335 @@
+"""Encoder and muxer: keeps the source's color tags, SAR, rotation, exact fps and timestamps,
+copies audio packets unchanged and interleaved, and writes to a temporary name that is
+renamed into place only when everything succeeded."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+from av.video.reformatter import ColorRange
+
+from vidlab.errors import MediaError, UsageError, VidlabError
+from vidlab.frame import Frame
+from vidlab.io.codecs import EncodeSettings, ResolvedEncode, resolve
+from vidlab.io.colors import ColorInfo, is_rgb_format, sws_matrix
+from vidlab.io.probe import VideoInfo, _reason, open_input
+
+log = logging.getLogger(__name__)
+
+# How far ahead of the video (seconds) audio packets are muxed, so interleaving stays tight.
+_AUDIO_LEAD = Fraction(1, 2)
+
+
+def check_output_path(path: Path) -> None:
+    """Fail early, before any decoding, when the output cannot be created."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError("output is a directory; give a file name such as out.mp4", path)
+    if not parent.exists():
+        raise UsageError(f"output folder does not exist: {parent}", path)
+    if not parent.is_dir():
+        raise UsageError(f"output folder is not a directory: {parent}", path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder is not writable: {parent}", path)
+    if not path.suffix:
+        raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
+
+
+class _AudioCopier:
+    """Streams audio packets from the source into the output, shifted and trimmed, byte-exact."""
+
+    def __init__(
+        self,
+        source: Path,
+        output: av.container.OutputContainer,
+        window: tuple[Fraction, Fraction | None],
+        offset: Fraction,
+        out_path: Path,
+    ) -> None:
+        self.src = open_input(source)
+        self.streams = {}
+        supported = output.supported_codecs
+        for a in self.src.streams.audio:
+            name = a.codec_context.name
+            if supported and name not in supported:
+                self.src.close()
+                raise UsageError(
+                    f"the {output.format.name} container cannot hold {name} audio; use .mkv or .mov", out_path
+                )
+            self.streams[a.index] = output.add_stream_from_template(a)
+        self.output = output
+        self.window = window
+        self.offset = offset
+        self._packets: Iterator[av.Packet] | None = (
+            self.src.demux(list(self.src.streams.audio)) if self.streams else None
+        )
+        self._pending: av.Packet | None = None
+
+    def mux_until(self, t: Fraction | None) -> None:
+        """Mux every audio packet that starts before output time ``t`` (all of them when None)."""
+        if self._packets is None:
+            return
+        while True:
+            pkt = self._pending
+            self._pending = None
+            if pkt is None:
+                try:
+                    pkt = next(self._packets)
+                except StopIteration:
+                    self._packets = None
+                    return
+                except av.error.FFmpegError as exc:
+                    raise MediaError(f"corrupt audio data ({_reason(exc)})", self.src.name) from None
+            if pkt.size == 0 or pkt.dts is None:
+                continue
+            tb = Fraction(pkt.time_base)
+            start = Fraction(pkt.pts if pkt.pts is not None else pkt.dts) * tb
+            if t is not None and start - self.offset > t:
+                self._pending = pkt
+                return
+            end = start + Fraction(pkt.duration or 0) * tb
+            lo, hi = self.window
+            if end <= lo or (hi is not None and start >= hi):
+                continue
+            shift = round(self.offset / tb)
+            if shift:
+                if pkt.pts is not None:
+                    pkt.pts -= shift
+                pkt.dts -= shift
+            pkt.stream = self.streams[pkt.stream.index]
+            self.output.mux(pkt)
+
+    def close(self) -> None:
+        self.src.close()
+
+
+class VideoWriter:
+    """Encode :class:`Frame` objects into ``path``.
+
+    ``info`` is the output stream's description (usually the source's, changed by the recipe):
+    size, fps, time base, SAR, rotation, color tags and the source pixel format, which is kept
+    unless ``settings.pix_fmt`` says otherwise. ``time_offset`` is subtracted from every
+    timestamp (for ``--start``). Audio from ``audio_from`` within ``audio_window`` is copied.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        info: VideoInfo,
+        settings: EncodeSettings | None = None,
+        *,
+        audio_from: str | os.PathLike[str] | None = None,
+        audio_window: tuple[Fraction, Fraction | None] = (Fraction(-(10**9)), None),
+        time_offset: Fraction = Fraction(0),
+        convert_threads: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        check_output_path(self.path)
+        self.info = info
+        self.settings = settings or EncodeSettings()
+        self.encode: ResolvedEncode = resolve(self.settings, info.pix_fmt, info.width, info.height)
+        self.time_offset = Fraction(time_offset)
+        self.convert_threads = convert_threads
+        self.frames_written = 0
+        self._last_pts: int | None = None
+        self._closed = False
+        self.audio: _AudioCopier | None = None
+        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
+        try:
+            container_options = {}
+            if self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
+                container_options["movflags"] = "+faststart"
+            self.container = av.open(str(self._tmp), "w", container_options=container_options)
+        except ValueError:
+            raise UsageError(f"unknown output container for extension '{self.path.suffix}'", self.path) from None
+        except (av.error.FFmpegError, OSError) as exc:
+            self._discard()
+            raise UsageError(f"cannot create output ({_reason(exc)})", self.path) from None
+        try:
+            self._setup_video()
+            self.audio = (
+                _AudioCopier(Path(audio_from), self.container, audio_window, self.time_offset, self.path)
+                if audio_from is not None
+                else None
+            )
+        except BaseException:
+            self._discard()
+            raise
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _setup_video(self) -> None:
+        enc, info = self.encode, self.info
+        supported = self.container.supported_codecs
+        if supported and enc.codec not in supported:
+            raise UsageError(
+                f"the {self.container.format.name} container cannot hold {enc.codec} video "
+                f"(try .mkv)",
+                self.path,
+            )
+        stream = self.container.add_stream(enc.codec, rate=info.fps)
+        cc = stream.codec_context
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = enc.pix_fmt
+        self.time_base = _stream_time_base(info)
+        stream.time_base = self.time_base
+        cc.time_base = self.time_base
+        cc.framerate = info.fps
+        if info.sar and info.sar != 1:
+            cc.sample_aspect_ratio = info.sar
+        self._rgb_out = is_rgb_format(enc.pix_fmt)
+        self._matrix = sws_matrix(info.color, info.height)
+        src_full = info.color.range == 2 or info.pix_fmt.startswith("yuvj")
+        self._range = ColorRange.JPEG if (self._rgb_out or src_full) else ColorRange.MPEG
+        tags = _output_tags(info.color, self._rgb_out, info.height)
+        cc.color_primaries, cc.color_trc, cc.colorspace = tags.primaries, tags.transfer, tags.matrix
+        cc.color_range = int(self._range)
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        if enc.bit_rate:
+            cc.bit_rate = enc.bit_rate
+        cc.thread_count = 0
+        cc.options = dict(enc.options)
+        self.stream = stream
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def prepare(self, frame: Frame) -> av.VideoFrame:
+        """Convert RGB to the output pixel format (thread-safe, so it can run beside ``encode``)."""
+        img = frame.image
+        if img.shape[0] != self.info.height or img.shape[1] != self.info.width:
+            raise VidlabError(
+                f"frame {frame.index} is {img.shape[1]}x{img.shape[0]} but the output is "
+                f"{self.info.width}x{self.info.height}"
+            )
+        vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+        if self._rgb_out:
+            out = vf.reformat(format=self.encode.pix_fmt, threads=self.convert_threads)
+        else:
+            out = vf.reformat(
+                format=self.encode.pix_fmt,
+                dst_colorspace=self._matrix,
+                src_color_range=ColorRange.JPEG,
+                dst_color_range=self._range,
+                threads=self.convert_threads,
+            )
+        pts = round((frame.pts - self.time_offset) / self.time_base)
+        out.pts = pts
+        out.time_base = self.time_base
+        return out
+
+    def encode_frame(self, vframe: av.VideoFrame) -> None:
+        if self._last_pts is not None and vframe.pts <= self._last_pts:
+            raise VidlabError(
+                f"non-increasing timestamp {vframe.pts} after {self._last_pts} "
+                f"(time base {self.time_base}); an op produced out-of-order frames"
+            )
+        self._last_pts = vframe.pts
+        try:
+            self._mux(self.stream.encode(vframe))
+        except av.error.FFmpegError as exc:
+            raise self._write_error(exc) from None
+        self.frames_written += 1
+
+    def write(self, frame: Frame) -> None:
+        self.encode_frame(self.prepare(frame))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for pkt in packets:
+            self.container.mux(pkt)
+            if self.audio is not None and pkt.dts is not None:
+                self.audio.mux_until(Fraction(pkt.dts) * self.time_base + _AUDIO_LEAD)
+
+    def _write_error(self, exc: BaseException) -> VidlabError:
+        code = getattr(exc, "errno", None)
+        if code == errno.ENOSPC:
+            return MediaError("disk full while writing (No space left on device)", self.path)
+        return MediaError(f"encoding failed ({_reason(exc)})", self.path)
+
+    # -- finishing -----------------------------------------------------------------------------
+
+    def close(self) -> Path:
+        """Flush the encoder, finish the audio, and move the file into place."""
+        if self._closed:
+            return self.path
+        try:
+            if self.frames_written == 0:
+                raise MediaError("no frames were written", self.path)
+            self._mux(self.stream.encode(None))
+            if self.audio is not None:
+                self.audio.mux_until(None)
+                self.audio.close()
+            self.container.close()
+            self._closed = True
+            os.replace(self._tmp, self.path)
+        except av.error.FFmpegError as exc:
+            self.abort()
+            raise self._write_error(exc) from None
+        except OSError as exc:
+            self.abort()
+            if exc.errno == errno.ENOSPC:
+                raise MediaError("disk full while writing (No space left on device)", self.path) from None
+            raise
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and remove everything written so far; the final path is never touched."""
+        if self.audio is not None:
+            try:
+                self.audio.close()
+            except Exception:  # noqa: BLE001 - best effort during cleanup
+                pass
+        if not self._closed:
+            try:
+                self.container.close()
+            except Exception:  # noqa: BLE001 - the container may be half-open after an error
+                pass
+            self._closed = True
+        self._discard()
+
+    def _discard(self) -> None:
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _stream_time_base(info: VideoInfo) -> Fraction:
+    """The source's time base keeps every timestamp exact; a coarse one gets 1/fps resolution."""
+    tb = info.time_base
+    if tb and tb <= 1 / info.fps:
+        return tb
+    return 1 / info.fps
+
+
+def _output_tags(color: ColorInfo, rgb_out: bool, height: int) -> ColorInfo:
+    """Carry tags through. An RGB output has no matrix; a YUV one made from an RGB source is
+    tagged with the matrix actually used, so players decode it as it was encoded."""
+    if rgb_out:
+        return ColorInfo(color.primaries, color.transfer, 0, 2)
+    matrix = color.matrix
+    if matrix == 0:
+        matrix = 1 if height >= 720 else 6
+    return ColorInfo(color.primaries, color.transfer, matrix, color.range)

@@ -1,0 +1,163 @@
+"""Recipes: an ordered list of ops with parameters. Written as YAML/JSON, or compactly on the
+command line as ``"denoise strength=5 | sharpen amount=0.6"``."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vidlab.errors import RecipeError, UsageError
+from vidlab.frame import Frame
+from vidlab.io.probe import VideoInfo
+from vidlab.ops.base import Op
+from vidlab.ops.registry import get_op
+
+RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An immutable, validated chain of ops."""
+
+    ops: tuple[Op, ...]
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text: str) -> Recipe:
+        """Accept a path to a .yaml/.json recipe, inline JSON, or the compact ``a k=v | b`` form."""
+        stripped = text.strip()
+        if not stripped:
+            raise RecipeError("empty recipe (use 'identity' to pass frames through)")
+        if stripped.lower().endswith(RECIPE_SUFFIXES) and "|" not in stripped and "=" not in stripped:
+            return cls.load(stripped)
+        if stripped[0] in "[{":
+            try:
+                return cls.from_data(json.loads(stripped))
+            except json.JSONDecodeError as exc:
+                raise RecipeError(f"recipe is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        return cls.from_compact(stripped)
+
+    @classmethod
+    def from_compact(cls, text: str) -> Recipe:
+        ops = []
+        for segment in _split_pipes(text):
+            try:
+                words = shlex.split(segment)
+            except ValueError as exc:
+                raise RecipeError(f"cannot parse recipe step '{segment.strip()}': {exc}") from None
+            if not words:
+                raise RecipeError(f"empty step in recipe '{text}'")
+            name, *assignments = words
+            params: dict[str, str] = {}
+            for item in assignments:
+                key, sep, value = item.partition("=")
+                if not sep or not key:
+                    raise RecipeError(f"op '{name}': expected key=value, got '{item}'")
+                params[key] = value
+            ops.append(get_op(name).create(**params))
+        return cls(tuple(ops))
+
+    @classmethod
+    def from_data(cls, data: Any) -> Recipe:
+        """From parsed YAML/JSON: a list of steps, or a mapping with an ``ops`` list. A step is
+        ``{op: name, params: {...}}`` or the short ``{name: {...}}``."""
+        steps = data.get("ops") if isinstance(data, dict) else data
+        if not isinstance(steps, list) or not steps:
+            raise RecipeError("a recipe must be a non-empty list of ops (or a mapping with an 'ops' list)")
+        ops = []
+        for i, step in enumerate(steps, 1):
+            if isinstance(step, str):
+                name, params = step, {}
+            elif isinstance(step, dict) and "op" in step:
+                name, params = step["op"], step.get("params") or {}
+                extra = set(step) - {"op", "params"}
+                if extra:
+                    raise RecipeError(f"recipe step {i}: unexpected keys {sorted(extra)}")
+            elif isinstance(step, dict) and len(step) == 1:
+                name, params = next(iter(step.items()))
+                params = params or {}
+            else:
+                raise RecipeError(f"recipe step {i} must be 'name', {{op: name, params: ...}} or {{name: params}}")
+            if not isinstance(params, dict):
+                raise RecipeError(f"recipe step {i} ({name}): params must be a mapping")
+            ops.append(get_op(str(name)).create(**params))
+        return cls(tuple(ops))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recipe:
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError("recipe file not found", p)
+        try:
+            text = p.read_text(encoding="utf-8")
+            data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise RecipeError(f"cannot parse recipe: {str(exc).splitlines()[0]}", p) from None
+        try:
+            return cls.from_data(data)
+        except RecipeError as exc:
+            raise RecipeError(exc.message, p) from None
+
+    # -- serialization -------------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        return {"ops": [op.to_spec() for op in self.ops]}
+
+    def to_compact(self) -> str:
+        parts = []
+        for op in self.ops:
+            spec = op.to_spec()
+            args = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in spec["params"].items())
+            parts.append(f"{spec['op']} {args}".strip())
+        return " | ".join(parts)
+
+    def dump(self, path: str | Path) -> None:
+        p = Path(path)
+        data = self.to_data()
+        text = json.dumps(data, indent=2) if p.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
+        p.write_text(text, encoding="utf-8")
+
+    def __str__(self) -> str:
+        return self.to_compact()
+
+    # -- behaviour -----------------------------------------------------------------------------
+
+    def output_info(self, info: VideoInfo) -> VideoInfo:
+        for op in self.ops:
+            info = op.output_info(info)
+        return info
+
+    def preroll(self) -> int:
+        """Frames of history the whole chain needs: temporal pre-rolls add up along the chain."""
+        return sum(op.preroll() for op in self.ops)
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        stream = frames
+        for op in self.ops:
+            stream = op.process(stream)
+        return stream
+
+
+def _split_pipes(text: str) -> list[str]:
+    """Split on '|' outside quotes."""
+    parts, buf, quote = [], [], ""
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "|":
+            parts.append("".join(buf))
+            buf = []
+            continue
+        buf.append(ch)
+    parts.append("".join(buf))
+    return parts

@@ -1,0 +1,202 @@
+"""The runner: decode -> RGB -> ops -> YUV -> encode, each stage on its own thread, joined by
+bounded queues (back-pressure keeps memory flat), reporting progress as events.
+
+NumPy, OpenCV and PyAV release the GIL in their heavy loops, so the stages overlap on all cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vidlab.errors import UsageError
+from vidlab.io.codecs import EncodeSettings
+from vidlab.io.probe import VideoInfo, probe
+from vidlab.io.reader import VideoReader
+from vidlab.io.writer import VideoWriter
+from vidlab.pipeline.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One progress event: frames written so far, the total when known, speed and ETA."""
+
+    frames_done: int
+    total_frames: int | None
+    elapsed: float
+    fps: float
+    eta: float | None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    input: Path
+    output: Path
+    recipe: Recipe
+    frames: int
+    seconds: float
+    fps: float
+    source: VideoInfo
+    target: VideoInfo
+
+
+class _Pipeline:
+    """Threads joined by bounded queues. The first error anywhere cancels every stage."""
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self.cancel = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
+        while not self.cancel.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def drain(self, q: queue.Queue[Any]) -> Iterator[Any]:
+        while True:
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                if self.cancel.is_set():
+                    return
+                continue
+            if item is _END:
+                return
+            yield item
+
+    def stage(self, name: str, produce: Callable[[], Iterable[Any]]) -> queue.Queue[Any]:
+        """Run ``produce()`` on a thread, feeding its items into a new bounded queue."""
+        out: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
+
+        def work() -> None:
+            try:
+                for item in produce():
+                    if not self._put(out, item):
+                        return
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+                self.errors.append(exc)
+                self.cancel.set()
+            finally:
+                if not self.cancel.is_set():
+                    self._put(out, _END)
+
+        t = threading.Thread(target=work, name=f"vidlab-{name}", daemon=True)
+        self.threads.append(t)
+        t.start()
+        return out
+
+    def map(self, name: str, source: queue.Queue[Any], fn: Callable[[Any], Any]) -> queue.Queue[Any]:
+        return self.stage(name, lambda: (fn(x) for x in self.drain(source)))
+
+    def stop(self) -> None:
+        self.cancel.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def run(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    recipe: Recipe | str,
+    settings: EncodeSettings | None = None,
+    *,
+    start: Fraction | float | None = None,
+    duration: Fraction | float | None = None,
+    copy_audio: bool = True,
+    on_progress: ProgressCallback | None = None,
+    queue_size: int = 6,
+) -> RunResult:
+    """Apply ``recipe`` to ``input_path`` and encode ``output_path``; see :class:`VideoWriter`
+    for what is preserved. Raises :class:`vidlab.errors.VidlabError` subclasses on bad input."""
+    src, dst = Path(input_path), Path(output_path)
+    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+        raise UsageError("output would overwrite the input", dst)
+    recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+    info = probe(src)
+    reader = VideoReader(src, start=start, duration=duration, info=info)
+    target = recipe.output_info(info)
+    whole = (Fraction(-(10**9)), None)
+    writer = VideoWriter(
+        dst,
+        target,
+        settings,
+        audio_from=src if copy_audio and info.audio else None,
+        audio_window=whole if reader.whole_file else (reader.begin, reader.end),
+        time_offset=reader.start,
+    )
+    total = _expected_frames(info, reader)
+    pipe = _Pipeline(queue_size)
+    t0 = time.perf_counter()
+    done = 0
+    try:
+        decoded = pipe.stage("decode", reader.decoded)
+        rgb = pipe.map("to-rgb", decoded, reader.to_frame)
+        processed = pipe.stage("ops", lambda: recipe.process(pipe.drain(rgb)))
+        prepared = pipe.map("to-yuv", processed, writer.prepare)
+        last_report = 0.0
+        for vframe in pipe.drain(prepared):
+            writer.encode_frame(vframe)
+            done += 1
+            now = time.perf_counter()
+            if on_progress is not None and (now - last_report > 0.1 or done == total):
+                last_report = now
+                on_progress(_progress(done, total, now - t0))
+        if pipe.errors:
+            raise pipe.errors[0]
+        writer.close()
+    except BaseException:
+        pipe.stop()
+        writer.abort()
+        if pipe.errors and not isinstance(pipe.errors[0], KeyboardInterrupt):
+            raise pipe.errors[0] from None
+        raise
+    finally:
+        pipe.stop()
+    elapsed = time.perf_counter() - t0
+    if on_progress is not None:
+        on_progress(_progress(done, done, elapsed))
+    return RunResult(
+        input=src,
+        output=dst,
+        recipe=recipe,
+        frames=done,
+        seconds=elapsed,
+        fps=done / elapsed if elapsed > 0 else 0.0,
+        source=info,
+        target=target,
+    )
+
+
+def _expected_frames(info: VideoInfo, reader: VideoReader) -> int | None:
+    if reader.whole_file:
+        return info.frame_count or None
+    remaining = info.duration - reader.start
+    span = remaining if reader.duration is None else min(remaining, reader.duration)
+    return max(1, round(span * info.fps))
+
+
+def _progress(done: int, total: int | None, elapsed: float) -> Progress:
+    fps = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / fps if total and fps > 0 else None
+    return Progress(frames_done=done, total_frames=total, elapsed=elapsed, fps=fps, eta=eta)

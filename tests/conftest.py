@@ -21,7 +21,9 @@ from vidlab.samples import generate
 def _fail_on_logged_errors(caplog: pytest.LogCaptureFixture):
     """Like PySceneDetect: a test that makes vidlab log an error fails, even if it passes."""
     yield
-    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("vidlab")]
+    errors = [
+        r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("vidlab")
+    ]
     assert not errors, f"vidlab logged errors: {[r.getMessage() for r in errors]}"
 
 
@@ -44,8 +46,16 @@ def ntsc_mp4(samples: Path) -> Path:
     from vidlab.io.colors import ColorInfo
 
     p = samples / "ntsc.mp4"
-    generate(p, frames=20, size=(320, 240), fps=Fraction(30000, 1001), audio=True,
-             sar=Fraction(4, 3), rotation=90, color=ColorInfo())
+    generate(
+        p,
+        frames=20,
+        size=(320, 240),
+        fps=Fraction(30000, 1001),
+        audio=True,
+        sar=Fraction(4, 3),
+        rotation=90,
+        color=ColorInfo(),
+    )
     return p
 
 
@@ -96,5 +106,8 @@ def run_cli(*args: str | os.PathLike[str], cwd: Path | None = None) -> subproces
     """Run the real ``vidlab`` entry point in a subprocess."""
     return subprocess.run(
         [sys.executable, "-m", "vidlab", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )

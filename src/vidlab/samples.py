@@ -107,7 +107,7 @@ def write_tone(path: Path, seconds: float, rate: int = 48000, freq: float = 440.
     """An AAC stereo sine tone, used as the sample's audio track."""
     with av.open(str(path), "w") as c:
         s = c.add_stream("aac", rate=rate, layout="stereo")
-        n = int(round(seconds * rate))
+        n = round(seconds * rate)
         t = np.arange(n) / rate
         wave = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
         block = 1024
@@ -153,10 +153,22 @@ def generate(
     time_base = Fraction(1, 90000) if vfr else 1 / fps
     duration = pts[-1] + (pts[-1] - pts[-2] if vfr and frames > 1 else 1 / fps)
     info = VideoInfo(
-        path=str(out), container="", codec=codec, width=width, height=height, fps=fps, time_base=time_base,
-        frame_count=frames, duration=duration, start_time=Fraction(0), pix_fmt=pix_fmt,
-        bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components), color=color, sar=sar,
-        rotation=rotation, is_vfr=vfr,
+        path=str(out),
+        container="",
+        codec=codec,
+        width=width,
+        height=height,
+        fps=fps,
+        time_base=time_base,
+        frame_count=frames,
+        duration=duration,
+        start_time=Fraction(0),
+        pix_fmt=pix_fmt,
+        bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
+        color=color,
+        sar=sar,
+        rotation=rotation,
+        is_vfr=vfr,
     )
     settings = EncodeSettings(codec=codec, crf=crf if codec != "ffv1" else None, pix_fmt=pix_fmt, preset=None)
     with tempfile.TemporaryDirectory(prefix="vidlab-sample-") as tmp:

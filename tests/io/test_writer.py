@@ -93,7 +93,8 @@ def test_ten_bit_written_back_as_ten_bit(codec, floor, tenbit_mkv, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("codec", "suffix"), [("libx265", ".mp4"), ("libvpx-vp9", ".webm"), ("libsvtav1", ".mp4"), ("vp8", ".webm")]
+    ("codec", "suffix"),
+    [("libx265", ".mp4"), ("libvpx-vp9", ".webm"), ("libsvtav1", ".mp4"), ("vp8", ".webm")],
 )
 def test_other_codecs(codec, suffix, sample_mp4, tmp_path):
     out = tmp_path / f"o{suffix}"

@@ -11,7 +11,6 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -96,9 +95,15 @@ def _print_info(info: VideoInfo) -> None:
         ("container", info.container),
         ("video", f"{info.codec}, {info.width}x{info.height}, SAR {info.sar}, rotation {info.rotation}°"),
         ("fps", f"{info.fps} ({float(info.fps):.3f}){vfr}"),
-        ("frames", f"{info.frame_count}, duration {float(info.duration):.3f}s, start {float(info.start_time):.3f}s"),
+        (
+            "frames",
+            f"{info.frame_count}, duration {float(info.duration):.3f}s, start {float(info.start_time):.3f}s",
+        ),
         ("pixels", f"{info.pix_fmt}, {info.bit_depth}-bit"),
-        ("color", f"primaries {c['primaries']}, transfer {c['transfer']}, matrix {c['matrix']}, range {c['range']}"),
+        (
+            "color",
+            f"primaries {c['primaries']}, transfer {c['transfer']}, matrix {c['matrix']}, range {c['range']}",
+        ),
     ]
     for a in info.audio:
         rows.append((f"audio #{a.index}", f"{a.codec}, {a.sample_rate} Hz, {a.channels} ch ({a.layout})"))
@@ -127,15 +132,28 @@ def run_cmd(
     input: Annotated[Path, typer.Argument(help="Input video.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file (.mp4, .mkv, .mov, .webm).")],
     recipe: Annotated[
-        str, typer.Option("--recipe", "-r", help='Ops, e.g. "denoise strength=5 | sharpen amount=0.6", or a .yaml/.json file.')
+        str,
+        typer.Option(
+            "--recipe",
+            "-r",
+            help='Ops, e.g. "denoise strength=5 | sharpen amount=0.6", or a .yaml/.json file.',
+        ),
     ] = "identity",
-    codec: Annotated[str, typer.Option(help="libx264|libx265|libvpx-vp9|libsvtav1|ffv1 (or h264, h265, vp9, av1).")] = "libx264",
+    codec: Annotated[
+        str, typer.Option(help="libx264|libx265|libvpx-vp9|libsvtav1|ffv1 (or h264, h265, vp9, av1).")
+    ] = "libx264",
     crf: Annotated[float | None, typer.Option(help="Constant quality (codec's scale).")] = None,
     bitrate: Annotated[float | None, typer.Option(help="Target bitrate in kbps (instead of --crf).")] = None,
-    preset: Annotated[str | None, typer.Option(help="Encoder preset (x264/x265: veryfast..slow; svt-av1: 0-13).")] = None,
-    pix_fmt: Annotated[str | None, typer.Option("--pix-fmt", help="Output pixel format; default: the source's.")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Encoder preset (x264/x265: veryfast..slow; svt-av1: 0-13).")
+    ] = None,
+    pix_fmt: Annotated[
+        str | None, typer.Option("--pix-fmt", help="Output pixel format; default: the source's.")
+    ] = None,
     start: Annotated[str | None, typer.Option(help="Start time: seconds or [hh:]mm:ss[.frac].")] = None,
-    duration: Annotated[str | None, typer.Option(help="Duration to process: seconds or [hh:]mm:ss[.frac].")] = None,
+    duration: Annotated[
+        str | None, typer.Option(help="Duration to process: seconds or [hh:]mm:ss[.frac].")
+    ] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
@@ -146,8 +164,14 @@ def run_cmd(
     t_dur = parse_time(duration, "--duration") if duration else None
     with _progress_bar(not quiet, input.name) as update:
         result = runner.run(
-            input, output, parsed, settings, start=t_start, duration=t_dur,
-            copy_audio=not no_audio, on_progress=update,
+            input,
+            output,
+            parsed,
+            settings,
+            start=t_start,
+            duration=t_dur,
+            copy_audio=not no_audio,
+            on_progress=update,
         )
     if not quiet:
         out.print(
@@ -167,10 +191,19 @@ def ops_cmd(
     if as_json:
         data = [
             {
-                "name": op.name, "kind": op.kind, "help": op.summary(),
+                "name": op.name,
+                "kind": op.kind,
+                "help": op.summary(),
                 "params": [
-                    {"name": p.name, "type": p.type.__name__, "default": p.default, "min": p.min,
-                     "max": p.max, "choices": list(p.choices) if p.choices else None, "help": p.help}
+                    {
+                        "name": p.name,
+                        "type": p.type.__name__,
+                        "default": p.default,
+                        "min": p.min,
+                        "max": p.max,
+                        "choices": list(p.choices) if p.choices else None,
+                        "help": p.help,
+                    }
                     for p in op.params()
                 ],
             }
@@ -206,15 +239,24 @@ def generate_cmd(
     if rotation % 90:
         raise typer.BadParameter("rotation must be a multiple of 90", param_hint="--rotation")
     info = generate(
-        output, frames=frames, size=parse_size(size), fps=parse_rate(fps), audio=audio,
-        codec=codec, pix_fmt=pix_fmt, vfr=vfr, rotation=rotation,
+        output,
+        frames=frames,
+        size=parse_size(size),
+        fps=parse_rate(fps),
+        audio=audio,
+        codec=codec,
+        pix_fmt=pix_fmt,
+        vfr=vfr,
+        rotation=rotation,
     )
     out.print(f"wrote {output}: {info.width}x{info.height}, {info.frame_count} frames at {info.fps} fps")
 
 
 @app.command("demo")
 def demo_cmd(
-    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Folder for the demo's files.")] = Path("vidlab-demo"),
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Folder for the demo's files.")] = Path(
+        "vidlab-demo"
+    ),
     frames: Annotated[int, typer.Option(help="Frames in the generated sample.")] = 120,
     size: Annotated[str, typer.Option(help="Sample size WIDTHxHEIGHT.")] = "1280x720",
 ) -> None:
@@ -226,7 +268,9 @@ def demo_cmd(
         res = run_demo(outdir, frames=frames, size=parse_size(size), on_progress=update)
     checks = res.report_data["checks"]
     out.print(f"sample:        {res.sample}")
-    out.print(f"output:        {res.output}  ({res.report_data['frames']} frames, {res.report_data['fps']} fps)")
+    out.print(
+        f"output:        {res.output}  ({res.report_data['frames']} frames, {res.report_data['fps']} fps)"
+    )
     out.print(f"before/after:  {res.comparison}")
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)
@@ -245,6 +289,8 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("VIDLAB_DEBUG"):
             raise
-        print(f"vidlab: internal error: {type(exc).__name__}: {exc} (VIDLAB_DEBUG=1 shows the traceback)",
-              file=sys.stderr)
+        print(
+            f"vidlab: internal error: {type(exc).__name__}: {exc} (VIDLAB_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         sys.exit(1)

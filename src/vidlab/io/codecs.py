@@ -33,15 +33,23 @@ CODECS: dict[str, CodecSpec] = {
     "libvpx-vp9": CodecSpec("libvpx-vp9", (0, 63), 32, "cpu-used", "4", {"row-mt": "1", "deadline": "good"}),
     "libvpx": CodecSpec("libvpx", (4, 63), 10, "cpu-used", "4", {"deadline": "good"}),
     "libsvtav1": CodecSpec("libsvtav1", (0, 63), 35, "preset", "8"),
-    "ffv1": CodecSpec("ffv1", None, None, None, None, {"level": "3", "slicecrc": "1", "g": "1"}, lossless=True),
+    "ffv1": CodecSpec(
+        "ffv1", None, None, None, None, {"level": "3", "slicecrc": "1", "g": "1"}, lossless=True
+    ),
     "h264_nvenc": CodecSpec("h264_nvenc", (0, 51), 23, "preset", "p4"),
 }
 
 ALIASES = {
-    "h264": "libx264", "x264": "libx264", "avc": "libx264",
-    "h265": "libx265", "hevc": "libx265", "x265": "libx265",
-    "vp9": "libvpx-vp9", "vp8": "libvpx",
-    "av1": "libsvtav1", "svtav1": "libsvtav1",
+    "h264": "libx264",
+    "x264": "libx264",
+    "avc": "libx264",
+    "h265": "libx265",
+    "hevc": "libx265",
+    "x265": "libx265",
+    "vp9": "libvpx-vp9",
+    "vp8": "libvpx",
+    "av1": "libsvtav1",
+    "svtav1": "libsvtav1",
     "nvenc": "h264_nvenc",
 }
 

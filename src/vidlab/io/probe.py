@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,8 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
                 raise MediaError(f"corrupt data while reading packets ({_reason(exc)})", p) from None
             if header_frames and len(pts_list) < header_frames:
                 raise MediaError(
-                    f"truncated: the header lists {header_frames} frames but only {len(pts_list)} are present",
+                    f"truncated: the header lists {header_frames} frames "
+                    f"but only {len(pts_list)} are present",
                     p,
                 )
             if not pts_list:
@@ -189,7 +191,7 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
         start = Fraction(pts_list[0]) * tb
         frame_count = len(pts_list)
         step = 1 / fps
-        deltas = [Fraction(b - a) * tb for a, b in zip(pts_list, pts_list[1:], strict=False)]
+        deltas = [Fraction(b - a) * tb for a, b in pairwise(pts_list)]
         # Each timestamp is rounded to the time base, so a delta may be off by one tick.
         tolerance = tb + Fraction(1, 10**6)
         is_vfr = any(abs(d - step) > tolerance for d in deltas)

@@ -4,9 +4,11 @@ renamed into place only when everything succeeded."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from fractions import Fraction
@@ -14,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 import av
-from av.video.reformatter import ColorRange
+from av.video.reformatter import ColorRange, VideoReformatter
 
 from vidlab.errors import MediaError, UsageError, VidlabError
 from vidlab.frame import Frame
@@ -129,7 +131,7 @@ class VideoWriter:
         audio_from: str | os.PathLike[str] | None = None,
         audio_window: tuple[Fraction, Fraction | None] = (Fraction(-(10**9)), None),
         time_offset: Fraction = Fraction(0),
-        convert_threads: int = 0,
+        convert_threads: int = 1,
     ) -> None:
         self.path = Path(path)
         check_output_path(self.path)
@@ -142,6 +144,7 @@ class VideoWriter:
         self._last_pts: int | None = None
         self._closed = False
         self.audio: _AudioCopier | None = None
+        self._local = threading.local()
         self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
         try:
             container_options = {}
@@ -149,7 +152,9 @@ class VideoWriter:
                 container_options["movflags"] = "+faststart"
             self.container = av.open(str(self._tmp), "w", container_options=container_options)
         except ValueError:
-            raise UsageError(f"unknown output container for extension '{self.path.suffix}'", self.path) from None
+            raise UsageError(
+                f"unknown output container for extension '{self.path.suffix}'", self.path
+            ) from None
         except (av.error.FFmpegError, OSError) as exc:
             self._discard()
             raise UsageError(f"cannot create output ({_reason(exc)})", self.path) from None
@@ -171,8 +176,7 @@ class VideoWriter:
         supported = self.container.supported_codecs
         if supported and enc.codec not in supported:
             raise UsageError(
-                f"the {self.container.format.name} container cannot hold {enc.codec} video "
-                f"(try .mkv)",
+                f"the {self.container.format.name} container cannot hold {enc.codec} video (try .mkv)",
                 self.path,
             )
         stream = self.container.add_stream(enc.codec, rate=info.fps)
@@ -211,10 +215,14 @@ class VideoWriter:
                 f"{self.info.width}x{self.info.height}"
             )
         vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+        reformatter = getattr(self._local, "reformatter", None)
+        if reformatter is None:  # one swscale context per thread, reused
+            reformatter = self._local.reformatter = VideoReformatter()
         if self._rgb_out:
-            out = vf.reformat(format=self.encode.pix_fmt, threads=self.convert_threads)
+            out = reformatter.reformat(vf, format=self.encode.pix_fmt, threads=self.convert_threads)
         else:
-            out = vf.reformat(
+            out = reformatter.reformat(
+                vf,
                 format=self.encode.pix_fmt,
                 dst_colorspace=self._matrix,
                 src_color_range=ColorRange.JPEG,
@@ -285,24 +293,19 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Stop and remove everything written so far; the final path is never touched."""
+        # Best effort: after an error the containers may be half-open.
         if self.audio is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.audio.close()
-            except Exception:  # noqa: BLE001 - best effort during cleanup
-                pass
         if not self._closed:
-            try:
+            with contextlib.suppress(Exception):
                 self.container.close()
-            except Exception:  # noqa: BLE001 - the container may be half-open after an error
-                pass
             self._closed = True
         self._discard()
 
     def _discard(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
 
     def __enter__(self) -> VideoWriter:
         return self

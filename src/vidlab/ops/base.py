@@ -70,9 +70,7 @@ class ParamSpec:
                 return float(raw)
             return str(raw)
         except (TypeError, ValueError):
-            raise RecipeError(
-                f"op '{op}': {self.name}={raw!r} is not a valid {self.type.__name__}"
-            ) from None
+            raise RecipeError(f"op '{op}': {self.name}={raw!r} is not a valid {self.type.__name__}") from None
 
     def validate(self, op: str, value: Any) -> None:
         if self.choices is not None and value not in self.choices:
@@ -87,11 +85,11 @@ class ParamSpec:
 def param(
     default: Any,
     *,
-    min: float | None = None,  # noqa: A002 - reads naturally at the call site
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: tuple[str, ...] | None = None,
-    help: str = "",  # noqa: A002
-    type: type | None = None,  # noqa: A002
+    help: str = "",
+    type: type | None = None,
 ) -> Any:
     """Declare an op parameter as a dataclass field carrying its :class:`ParamSpec` metadata."""
     ptype = type or builtin_type(default)

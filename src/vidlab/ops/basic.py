@@ -92,9 +92,9 @@ class Denoise(SpatialOp):
         if self.method == "bilateral":
             return cv2.bilateralFilter(image, 0, self.strength * 6, max(1.0, self.strength / 2))
         if self.method == "median":
-            k = max(3, int(round(self.strength / 5)) * 2 + 1)
+            k = max(3, round(self.strength / 5) * 2 + 1)
             return cv2.medianBlur(image, min(k, 9))
-        return cv2.GaussianBlur(image, (0, 0), self.strength / 5)
+        return cv2.GaussianBlur(image, (0, 0), self.strength / 12)
 
 
 @register_op

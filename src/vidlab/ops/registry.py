@@ -42,7 +42,7 @@ def load_plugins() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
             obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - third-party code may fail in any way
+        except Exception as exc:
             log.warning("skipping op plugin %s (%s): %s", ep.name, ep.value, exc)
             continue
         if isinstance(obj, type) and issubclass(obj, Op) and obj.name not in _OPS:

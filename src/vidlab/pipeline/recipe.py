@@ -84,7 +84,9 @@ class Recipe:
                 name, params = next(iter(step.items()))
                 params = params or {}
             else:
-                raise RecipeError(f"recipe step {i} must be 'name', {{op: name, params: ...}} or {{name: params}}")
+                raise RecipeError(
+                    f"recipe step {i} must be 'name', {{op: name, params: ...}} or {{name: params}}"
+                )
             if not isinstance(params, dict):
                 raise RecipeError(f"recipe step {i} ({name}): params must be a mapping")
             ops.append(get_op(str(name)).create(**params))

@@ -94,7 +94,7 @@ class _Pipeline:
                 for item in produce():
                     if not self._put(out, item):
                         return
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+            except BaseException as exc:
                 self.errors.append(exc)
                 self.cancel.set()
             finally:

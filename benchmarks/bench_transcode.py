@@ -1,0 +1,188 @@
+"""Benchmark: the `identity` recipe, 1080p H.264 -> libx264 veryfast CRF 20, through vidlab and
+through the ffmpeg CLI (imageio-ffmpeg's binary) in the same run, plus peak memory for a clip
+10x longer. Prints a table with ratios and writes benchmarks/out/transcode.json.
+
+    python benchmarks/bench_transcode.py [--frames 300] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+
+from vidlab.io.ffmpeg import ffmpeg_exe
+from vidlab.samples import generate
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB, sampled every 20 ms) of one child process.
+
+    (``ru_maxrss`` from wait4 is useless here: Linux carries the parent's high-water mark
+    across fork+exec, so every child reports the benchmark's own peak.)"""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, ps.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.02)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
+    return wall, peak / 2**20
+
+
+def frames_of(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(1 for p in c.demux(video=0) if p.size)
+
+
+def make_clips(frames: int) -> tuple[Path, Path]:
+    OUT.mkdir(exist_ok=True)
+    short = OUT / f"src_1080p_{frames}.mp4"
+    long = OUT / f"src_1080p_{frames * 10}.mp4"
+    if not short.exists():
+        print(f"generating {short.name} ...", flush=True)
+        generate(short, frames=frames, size=(1920, 1080), fps=30, crf=18, audio=True)
+    if not long.exists():
+        listing = OUT / "concat.txt"
+        listing.write_text("".join(f"file '{short.name}'\n" for _ in range(10)))
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "concat",
+                "-safe",
+                "0",
+                "-i",
+                str(listing),
+                "-c",
+                "copy",
+                str(long),
+            ],
+            check=True,
+        )
+    return short, long
+
+
+def commands(src: Path, dst_ff: Path, dst_vl: Path) -> dict[str, list[str]]:
+    return {
+        "ffmpeg": [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "20",
+            "-c:a",
+            "copy",
+            str(dst_ff),
+        ],
+        "vidlab": [
+            sys.executable,
+            "-m",
+            "vidlab",
+            "run",
+            str(src),
+            "-o",
+            str(dst_vl),
+            "--recipe",
+            "identity",
+            "--codec",
+            "libx264",
+            "--preset",
+            "veryfast",
+            "--crf",
+            "20",
+            "-q",
+        ],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    short, long = make_clips(args.frames)
+    results: dict[str, dict] = {"machine": machine(), "frames": args.frames, "runs": {}}
+    print(f"machine: {results['machine']}")
+    for label, src in (("1x", short), ("10x", long)):
+        n = frames_of(src)
+        repeat = args.repeat if label == "1x" else 1
+        for tool, cmd in commands(src, OUT / f"ff_{label}.mp4", OUT / f"vl_{label}.mp4").items():
+            best_wall, peak = float("inf"), 0.0
+            for _ in range(repeat):
+                wall, rss = timed(cmd)
+                best_wall, peak = min(best_wall, wall), max(peak, rss)
+            results["runs"][f"{tool}_{label}"] = {
+                "frames": n,
+                "seconds": best_wall,
+                "fps": n / best_wall,
+                "peak_rss_mib": peak,
+            }
+            print(
+                f"{tool:>7} {label:>4}: {n:5d} frames  {best_wall:7.2f} s  {n / best_wall:6.1f} fps  "
+                f"peak {peak:6.0f} MiB",
+                flush=True,
+            )
+        assert frames_of(OUT / f"vl_{label}.mp4") == n, "vidlab output lost frames"
+    r = results["runs"]
+    results["fps_ratio_vidlab_vs_ffmpeg"] = r["vidlab_1x"]["fps"] / r["ffmpeg_1x"]["fps"]
+    results["fps_ratio_vidlab_vs_ffmpeg_10x"] = r["vidlab_10x"]["fps"] / r["ffmpeg_10x"]["fps"]
+    results["vidlab_peak_memory_ratio_10x_vs_1x"] = (
+        r["vidlab_10x"]["peak_rss_mib"] / r["vidlab_1x"]["peak_rss_mib"]
+    )
+    results["ffmpeg_peak_memory_ratio_10x_vs_1x"] = (
+        r["ffmpeg_10x"]["peak_rss_mib"] / r["ffmpeg_1x"]["peak_rss_mib"]
+    )
+    print(
+        f"vidlab/ffmpeg fps: {results['fps_ratio_vidlab_vs_ffmpeg']:.2f}x (target >= 0.80x); "
+        f"10x clip: {results['fps_ratio_vidlab_vs_ffmpeg_10x']:.2f}x"
+    )
+    print(
+        f"vidlab peak memory 10x/1x: {results['vidlab_peak_memory_ratio_10x_vs_1x']:.2f} (target < 1.2); "
+        f"ffmpeg: {results['ffmpeg_peak_memory_ratio_10x_vs_1x']:.2f}"
+    )
+    (OUT / "transcode.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -147,11 +147,18 @@ class VideoWriter:
         self._local = threading.local()
         self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
         try:
+            # Create the file now so an unwritable place fails before any decoding starts.
+            with open(self._tmp, "xb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"cannot create output ({exc.strerror or exc})", self.path) from None
+        try:
             container_options = {}
             if self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
                 container_options["movflags"] = "+faststart"
             self.container = av.open(str(self._tmp), "w", container_options=container_options)
         except ValueError:
+            self._discard()
             raise UsageError(
                 f"unknown output container for extension '{self.path.suffix}'", self.path
             ) from None

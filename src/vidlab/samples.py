@@ -23,7 +23,7 @@ import numpy as np
 from vidlab.errors import UsageError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings
-from vidlab.io.colors import ColorInfo
+from vidlab.io.colors import ColorInfo, bit_depth
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.writer import VideoWriter
 
@@ -49,9 +49,16 @@ def _photos() -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(data.coffee()), np.ascontiguousarray(data.astronaut())
 
 
+@functools.cache
+def _inset(side: int) -> np.ndarray:
+    inset = cv2.resize(_photos()[1], (side, side), interpolation=cv2.INTER_AREA)
+    inset.setflags(write=False)
+    return inset
+
+
 def render(t: float, width: int, height: int, motion: Motion = Motion()) -> np.ndarray:
     """The sample frame at time ``t`` seconds: RGB uint8, ``height x width x 3``."""
-    coffee, astronaut = _photos()
+    coffee = _photos()[0]
     # Background photograph: covers the frame at 1.25x, pans right, breathes in and out.
     scale = 1.25 * max(width / coffee.shape[1], height / coffee.shape[0])
     zoom = 1.0 + motion.zoom_amplitude * math.sin(2 * math.pi * t / motion.zoom_period_s)
@@ -63,9 +70,8 @@ def render(t: float, width: int, height: int, motion: Motion = Motion()) -> np.n
     frame = cv2.warpAffine(coffee, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
     # Inset photograph moving on a smooth Lissajous path.
-    iw = max(8, width // 4)
-    ih = iw
-    inset = cv2.resize(astronaut, (iw, ih), interpolation=cv2.INTER_AREA)
+    iw = ih = max(8, width // 4)
+    inset = _inset(iw)
     ax = (width - iw) * (0.5 + 0.4 * math.sin(2 * math.pi * t / 4.0))
     ay = (height - ih) * (0.5 + 0.4 * math.sin(2 * math.pi * t / 3.0))
     mi = np.array([[1, 0, ax], [0, 1, ay]], dtype=np.float64)
@@ -164,7 +170,7 @@ def generate(
         duration=duration,
         start_time=Fraction(0),
         pix_fmt=pix_fmt,
-        bit_depth=max(c.bits for c in av.VideoFormat(pix_fmt).components),
+        bit_depth=bit_depth(pix_fmt),
         color=color,
         sar=sar,
         rotation=rotation,

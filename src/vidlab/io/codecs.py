@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import av
 
 from vidlab.errors import UsageError
-from vidlab.io.colors import is_rgb_format
+from vidlab.io.colors import bit_depth, is_rgb_format
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +94,6 @@ def supported_pix_fmts(codec: str) -> list[str]:
     return [f.name for f in fmts]
 
 
-def _depth(pix_fmt: str) -> int:
-    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
-
-
 def _chroma(pix_fmt: str) -> tuple[int, int]:
     """Chroma subsampling as (log2 horizontal, log2 vertical): (1, 1) for 4:2:0, (0, 0) for 4:4:4."""
     fmt = av.VideoFormat(pix_fmt)
@@ -127,13 +123,13 @@ def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str) -> st
         )
     if source_pix_fmt in supported:
         return source_pix_fmt
-    depth, chroma = _depth(source_pix_fmt), _chroma(source_pix_fmt)
+    depth, chroma = bit_depth(source_pix_fmt), _chroma(source_pix_fmt)
     yuv = [f for f in supported if not is_rgb_format(f) and not f.startswith(("yuvj", "nv", "p0", "gray"))]
     for f in yuv:
-        if _depth(f) == depth and _chroma(f) == chroma:
+        if bit_depth(f) == depth and _chroma(f) == chroma:
             return f
     for f in yuv:
-        if _depth(f) == depth and f.startswith("yuv420"):
+        if bit_depth(f) == depth and f.startswith("yuv420"):
             return f
     return "yuv420p" if "yuv420p" in supported else supported[0]
 

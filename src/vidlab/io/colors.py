@@ -7,9 +7,11 @@ and BT.601 otherwise, which is what players do. Tags are carried through unchang
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
-from av.video.reformatter import ColorRange, Colorspace
+import av
+from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 
 # AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace, AVColorRange -> FFmpeg names.
 PRIMARIES = {
@@ -111,3 +113,22 @@ def sws_matrix(color: ColorInfo, height: int) -> Colorspace:
 
 def sws_range(color: ColorInfo, pix_fmt: str) -> ColorRange:
     return ColorRange.JPEG if is_full_range(color, pix_fmt) else ColorRange.MPEG
+
+
+def bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of the deepest component (8 for yuv420p, 10 for yuv420p10le)."""
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+class ThreadReformatters:
+    """One swscale context per thread, reused frame after frame (creating one is costly, and a
+    context must not be shared between the runner's threads)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self) -> VideoReformatter:
+        ref = getattr(self._local, "reformatter", None)
+        if ref is None:
+            ref = self._local.reformatter = VideoReformatter()
+        return ref

@@ -13,7 +13,7 @@ from typing import Any
 import av
 
 from vidlab.errors import MediaError, UsageError
-from vidlab.io.colors import ColorInfo
+from vidlab.io.colors import ColorInfo, bit_depth
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,6 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
         width, height = cc.width, cc.height
 
     pix_fmt = first.format.name
-    bit_depth = max(c.bits for c in first.format.components)
     color = ColorInfo(
         primaries=first.color_primaries if first.color_primaries is not None else cc.color_primaries,
         transfer=first.color_trc if first.color_trc is not None else cc.color_trc,
@@ -214,7 +213,7 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
         duration=duration,
         start_time=start,
         pix_fmt=pix_fmt,
-        bit_depth=bit_depth,
+        bit_depth=bit_depth(pix_fmt),
         color=color,
         sar=sar,
         rotation=int(first.rotation or 0),

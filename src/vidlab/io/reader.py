@@ -4,7 +4,6 @@ conversion with the stream's own matrix and range, seeking to a start time and a
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -12,11 +11,11 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
+from av.video.reformatter import ColorRange, Interpolation
 
 from vidlab.errors import MediaError, UsageError
 from vidlab.frame import Frame
-from vidlab.io.colors import is_rgb_format, sws_matrix, sws_range
+from vidlab.io.colors import ThreadReformatters, is_rgb_format, sws_matrix, sws_range
 from vidlab.io.probe import VideoInfo, _reason, open_input, probe
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
@@ -64,7 +63,7 @@ class VideoReader:
         self._matrix = sws_matrix(self.info.color, self.info.height)
         self._range = sws_range(self.info.color, self.info.pix_fmt)
         self._rgb = is_rgb_format(self.info.pix_fmt)
-        self._local = threading.local()
+        self._reformatters = ThreadReformatters()
 
     @property
     def begin(self) -> Fraction:
@@ -131,8 +130,9 @@ class VideoReader:
         to gbrp and the planes are interleaved by OpenCV.
         """
         if self._rgb:
-            return frame.reformat(format="rgb24", threads=self.convert_threads).to_ndarray()
-        planar = self._reformatter().reformat(
+            rgb = self._reformatters.get().reformat(frame, format="rgb24", threads=self.convert_threads)
+            return rgb.to_ndarray()
+        planar = self._reformatters.get().reformat(
             frame,
             format="gbrp",
             src_colorspace=self._matrix,
@@ -143,13 +143,6 @@ class VideoReader:
         )
         g, b, r = (_plane(p, planar.width, planar.height) for p in planar.planes)
         return cv2.merge((r, g, b))
-
-    def _reformatter(self) -> VideoReformatter:
-        """One swscale context per thread, reused frame after frame (creating one is costly)."""
-        ref = getattr(self._local, "reformatter", None)
-        if ref is None:
-            ref = self._local.reformatter = VideoReformatter()
-        return ref
 
     def to_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
         frame, pts, index = item

@@ -8,7 +8,6 @@ import contextlib
 import errno
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from fractions import Fraction
@@ -16,12 +15,12 @@ from pathlib import Path
 from types import TracebackType
 
 import av
-from av.video.reformatter import ColorRange, VideoReformatter
+from av.video.reformatter import ColorRange
 
 from vidlab.errors import MediaError, UsageError, VidlabError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings, ResolvedEncode, resolve
-from vidlab.io.colors import ColorInfo, is_rgb_format, sws_matrix
+from vidlab.io.colors import ColorInfo, ThreadReformatters, is_rgb_format, sws_matrix, sws_range
 from vidlab.io.probe import VideoInfo, _reason, open_input
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class _AudioCopier:
         self,
         source: Path,
         output: av.container.OutputContainer,
-        window: tuple[Fraction, Fraction | None],
+        window: tuple[Fraction, Fraction | None] | None,
         offset: Fraction,
         out_path: Path,
     ) -> None:
@@ -97,10 +96,11 @@ class _AudioCopier:
             if t is not None and start - self.offset > t:
                 self._pending = pkt
                 return
-            end = start + Fraction(pkt.duration or 0) * tb
-            lo, hi = self.window
-            if end <= lo or (hi is not None and start >= hi):
-                continue
+            if self.window is not None:
+                lo, hi = self.window
+                end = start + Fraction(pkt.duration or 0) * tb
+                if end <= lo or (hi is not None and start >= hi):
+                    continue
             shift = round(self.offset / tb)
             if shift:
                 if pkt.pts is not None:
@@ -129,7 +129,7 @@ class VideoWriter:
         settings: EncodeSettings | None = None,
         *,
         audio_from: str | os.PathLike[str] | None = None,
-        audio_window: tuple[Fraction, Fraction | None] = (Fraction(-(10**9)), None),
+        audio_window: tuple[Fraction, Fraction | None] | None = None,
         time_offset: Fraction = Fraction(0),
         convert_threads: int = 1,
     ) -> None:
@@ -144,7 +144,7 @@ class VideoWriter:
         self._last_pts: int | None = None
         self._closed = False
         self.audio: _AudioCopier | None = None
-        self._local = threading.local()
+        self._reformatters = ThreadReformatters()
         self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
         try:
             # Create the file now so an unwritable place fails before any decoding starts.
@@ -198,8 +198,7 @@ class VideoWriter:
             cc.sample_aspect_ratio = info.sar
         self._rgb_out = is_rgb_format(enc.pix_fmt)
         self._matrix = sws_matrix(info.color, info.height)
-        src_full = info.color.range == 2 or info.pix_fmt.startswith("yuvj")
-        self._range = ColorRange.JPEG if (self._rgb_out or src_full) else ColorRange.MPEG
+        self._range = ColorRange.JPEG if self._rgb_out else sws_range(info.color, info.pix_fmt)
         tags = _output_tags(info.color, self._rgb_out, info.height)
         cc.color_primaries, cc.color_trc, cc.colorspace = tags.primaries, tags.transfer, tags.matrix
         cc.color_range = int(self._range)
@@ -222,9 +221,7 @@ class VideoWriter:
                 f"{self.info.width}x{self.info.height}"
             )
         vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-        reformatter = getattr(self._local, "reformatter", None)
-        if reformatter is None:  # one swscale context per thread, reused
-            reformatter = self._local.reformatter = VideoReformatter()
+        reformatter = self._reformatters.get()
         if self._rgb_out:
             out = reformatter.reformat(vf, format=self.encode.pix_fmt, threads=self.convert_threads)
         else:

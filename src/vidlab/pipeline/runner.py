@@ -136,13 +136,12 @@ def run(
     info = probe(src)
     reader = VideoReader(src, start=start, duration=duration, info=info)
     target = recipe.output_info(info)
-    whole = (Fraction(-(10**9)), None)
     writer = VideoWriter(
         dst,
         target,
         settings,
         audio_from=src if copy_audio and info.audio else None,
-        audio_window=whole if reader.whole_file else (reader.begin, reader.end),
+        audio_window=None if reader.whole_file else (reader.begin, reader.end),
         time_offset=reader.start,
     )
     total = _expected_frames(info, reader)

@@ -143,9 +143,11 @@ def generate(
     vfr: bool = False,
     color: ColorInfo = BT709,
     motion: Motion = Motion(),
+    gop: int | None = None,
     on_frame: Callable[[int], None] | None = None,
 ) -> VideoInfo:
-    """Write a sample video and return its probe. ``fps`` may be a Fraction such as 30000/1001."""
+    """Write a sample video and return its probe. ``fps`` may be a Fraction such as 30000/1001;
+    ``gop`` caps the keyframe interval (frames), which sets where chunked runs can cut."""
     out = Path(path)
     fps = Fraction(fps)
     width, height = size
@@ -176,7 +178,13 @@ def generate(
         rotation=rotation,
         is_vfr=vfr,
     )
-    settings = EncodeSettings(codec=codec, crf=crf if codec != "ffv1" else None, pix_fmt=pix_fmt, preset=None)
+    settings = EncodeSettings(
+        codec=codec,
+        crf=crf if codec != "ffv1" else None,
+        pix_fmt=pix_fmt,
+        preset=None,
+        options={"g": str(gop)} if gop else {},
+    )
     with tempfile.TemporaryDirectory(prefix="vidlab-sample-") as tmp:
         tone = None
         if audio:

@@ -24,6 +24,7 @@ from vidlab.errors import VidlabError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.pipeline import runner
+from vidlab.pipeline.chunks import DEFAULT_CHUNK_SECONDS
 from vidlab.pipeline.recipe import Recipe
 from vidlab.timeparse import parse_rate, parse_size, parse_time
 
@@ -77,11 +78,14 @@ def _progress_bar(enabled: bool, label: str):  # type: ignore[no-untyped-def]
     task = bar.add_task(label, total=None, fps=0.0, eta="--:--")
 
     def update(p: runner.Progress) -> None:
-        eta = "--:--" if p.eta is None else f"{int(p.eta // 60):02d}:{int(p.eta % 60):02d}"
-        bar.update(task, completed=p.frames_done, total=p.total_frames, fps=p.fps, eta=eta)
+        bar.update(task, completed=p.frames_done, total=p.total_frames, fps=p.fps, eta=_clock(p.eta))
 
     with bar:
         yield update
+
+
+def _clock(seconds: float | None) -> str:
+    return "--:--" if seconds is None else f"{int(seconds // 60):02d}:{int(seconds % 60):02d}"
 
 
 def _print_info(info: VideoInfo) -> None:
@@ -155,28 +159,138 @@ def run_cmd(
         str | None, typer.Option(help="Duration to process: seconds or [hh:]mm:ss[.frac].")
     ] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")] = False,
+    chunk_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--chunk-seconds",
+            help=f"Chunk length, cut on keyframes (default {DEFAULT_CHUNK_SECONDS:g}); 0 runs in one stream.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes for chunks (default: one per core).")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="Where chunks run: local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start one locally).")
+    ] = None,
+    job_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--job-dir", help="Job folder (manifest + segments); default: hidden beside the output."
+        ),
+    ] = None,
+    keep_chunks: Annotated[
+        bool, typer.Option("--keep-chunks", help="Keep the segments after success.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
-    """Run a recipe of ops over a video, keeping fps, timestamps, color tags and audio."""
-    parsed = Recipe.parse(recipe)
-    settings = EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt)
-    t_start = parse_time(start, "--start") if start else None
-    t_dur = parse_time(duration, "--duration") if duration else None
+    """Run a recipe of ops over a video, keeping fps, timestamps, color tags and audio.
+
+    Videos longer than two chunks run as a resumable job in parallel worker processes: run the
+    same command again (or `vidlab resume JOBDIR`) after a crash to redo only what is missing."""
+    from vidlab.pipeline.job import JobOptions, JobSpec, run_job
+
+    spec = JobSpec(
+        input=input,
+        output=output,
+        recipe=Recipe.parse(recipe),
+        settings=EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt),
+        start=parse_time(start, "--start") if start else None,
+        duration=parse_time(duration, "--duration") if duration else None,
+        copy_audio=not no_audio,
+    )
+    if chunk_seconds is not None and chunk_seconds < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--chunk-seconds")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("must be >= 1", param_hint="--workers")
+    seconds = DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
+    asked = chunk_seconds is not None or workers is not None or job_dir is not None or keep_chunks
+    chunked = seconds > 0 and (asked or executor != "local" or _longer_than(input, 2 * seconds))
+    if not chunked and (executor != "local" or ray_address or job_dir or keep_chunks):
+        raise typer.BadParameter("--chunk-seconds 0 runs in one stream, without a job or executor")
     with _progress_bar(not quiet, input.name) as update:
-        result = runner.run(
-            input,
-            output,
-            parsed,
-            settings,
-            start=t_start,
-            duration=t_dur,
-            copy_audio=not no_audio,
-            on_progress=update,
-        )
+        if chunked:
+            opts = JobOptions(
+                job_dir=job_dir,
+                chunk_seconds=seconds,
+                workers=workers,
+                executor=executor,
+                ray_address=ray_address,
+                keep_chunks=keep_chunks,
+            )
+            result = run_job(spec, opts, on_progress=update)
+        else:
+            result = runner.run(
+                spec.input,
+                spec.output,
+                spec.recipe,
+                spec.settings,
+                start=spec.start,
+                duration=spec.duration,
+                copy_audio=spec.copy_audio,
+                on_progress=update,
+            )
+    _summary(result, quiet)
+
+
+def _longer_than(path: Path, seconds: float) -> bool:
+    if not path.is_file():
+        return False  # let the runner report the problem
+    try:
+        return probe(path, count_frames=False).duration > seconds
+    except VidlabError:
+        return False
+
+
+def _summary(result: runner.RunResult, quiet: bool) -> None:
     if not quiet:
         out.print(
             f"wrote {result.output} ({result.frames} frames in {result.seconds:.1f}s, {result.fps:.1f} fps)"
         )
+
+
+@app.command("resume")
+def resume_cmd(
+    job_dir: Annotated[Path, typer.Argument(help="A job folder made by `vidlab run`.")],
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
+    executor: Annotated[str, typer.Option(help="Where chunks run: local or ray.")] = "local",
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Existing Ray cluster.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+) -> None:
+    """Finish an interrupted job: verify its segments and redo only what is missing or corrupt."""
+    from vidlab.pipeline.job import resume_job
+
+    with _progress_bar(not quiet, job_dir.name) as update:
+        result = resume_job(
+            job_dir, workers=workers, executor=executor, ray_address=ray_address, on_progress=update
+        )
+    _summary(result, quiet)
+
+
+@app.command("jobs-status")
+def jobs_status_cmd(
+    job_dir: Annotated[Path, typer.Argument(help="A job folder made by `vidlab run`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a job's state: chunks and frames done of the total, fps and ETA."""
+    from vidlab.pipeline.job import job_status
+
+    st = job_status(job_dir)
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return
+    fps = "-" if st["fps"] is None else f"{st['fps']:.1f}"
+    out.print(f"job:     {st['job_dir']} ({st['state']})", highlight=False)
+    out.print(f"input:   {st['input']}", highlight=False)
+    out.print(f"output:  {st['output']}", highlight=False)
+    out.print(f"recipe:  {st['recipe']}", highlight=False)
+    out.print(
+        f"chunks:  {st['chunks_done']}/{st['chunks_total']}   "
+        f"frames: {st['frames_done']}/{st['frames_total']}   fps: {fps}   ETA: {_clock(st['eta_seconds'])}",
+        highlight=False,
+    )
+    if st["error"]:
+        out.print(f"error:   {st['error']}", highlight=False)
 
 
 @app.command("ops")
@@ -232,6 +346,9 @@ def generate_cmd(
     pix_fmt: Annotated[str, typer.Option("--pix-fmt", help="Pixel format, e.g. yuv420p10le.")] = "yuv420p",
     vfr: Annotated[bool, typer.Option("--vfr", help="Irregular (variable) frame timing.")] = False,
     rotation: Annotated[int, typer.Option(help="Display rotation tag in degrees (0, 90, 180, 270).")] = 0,
+    gop: Annotated[
+        int | None, typer.Option(help="Keyframe interval in frames (where chunked runs can cut).")
+    ] = None,
 ) -> None:
     """Make a sample: real photographs panned and zoomed with known motion, plus moving patterns."""
     from vidlab.samples import generate
@@ -248,6 +365,7 @@ def generate_cmd(
         pix_fmt=pix_fmt,
         vfr=vfr,
         rotation=rotation,
+        gop=gop,
     )
     out.print(f"wrote {output}: {info.width}x{info.height}, {info.frame_count} frames at {info.fps} fps")
 

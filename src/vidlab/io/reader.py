@@ -30,8 +30,10 @@ class VideoReader:
     """Iterate a video's frames as :class:`Frame` objects.
 
     ``start`` and ``duration`` are seconds (relative to the first video frame). Iteration is
-    lazy and memory stays constant. ``decoded()`` and ``to_frame()`` split decoding from the
-    RGB conversion so a runner can put them on different threads.
+    lazy and memory stays constant. ``first_index`` numbers the first frame yielded (a chunk's
+    place in the whole video); fewer than ``expect_frames`` frames (by default the probed count
+    when reading a whole file) is reported as truncation. ``decoded()`` and ``to_frame()``
+    split decoding from the RGB conversion so a runner can put them on different threads.
     """
 
     def __init__(
@@ -43,6 +45,8 @@ class VideoReader:
         info: VideoInfo | None = None,
         threads: int = 0,
         convert_threads: int = 1,
+        first_index: int = 0,
+        expect_frames: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.info = info or probe(self.path)
@@ -60,6 +64,10 @@ class VideoReader:
             )
         self.threads = threads
         self.convert_threads = convert_threads
+        self.first_index = first_index
+        if expect_frames is None and self.whole_file:
+            expect_frames = self.info.frame_count or None
+        self.expect_frames = expect_frames
         self._matrix = sws_matrix(self.info.color, self.info.height)
         self._range = sws_range(self.info.color, self.info.pix_fmt)
         self._rgb = is_rgb_format(self.info.pix_fmt)
@@ -90,7 +98,7 @@ class VideoReader:
             if self.start > 0:
                 container.seek(int(begin / tb), stream=vs, backward=True, any_frame=False)
             step = 1 / self.info.fps
-            index = 0
+            index = self.first_index
             produced = 0
             last_pts: Fraction | None = None
             try:
@@ -115,9 +123,9 @@ class VideoReader:
                 ) from None
             if produced == 0:
                 raise MediaError("no frames decoded in the requested range", self.path)
-            if self.whole_file and self.info.frame_count and produced < self.info.frame_count:
+            if self.expect_frames is not None and produced < self.expect_frames:
                 raise MediaError(
-                    f"truncated or corrupt: decoded {produced} of {self.info.frame_count} frames", self.path
+                    f"truncated or corrupt: decoded {produced} of {self.expect_frames} frames", self.path
                 )
         finally:
             container.close()

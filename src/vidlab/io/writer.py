@@ -44,7 +44,69 @@ def check_output_path(path: Path) -> None:
         raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
 
 
-class _AudioCopier:
+def write_error(exc: BaseException, path: Path, doing: str = "encoding") -> VidlabError:
+    """Map an FFmpeg or OS error while writing ``path`` to one clear line (disk full named as such)."""
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        return MediaError("disk full while writing (No space left on device)", path)
+    return MediaError(f"{doing} failed ({_reason(exc)})", path)
+
+
+class OutputFile:
+    """An output container written under a temporary name in the same folder and renamed into
+    place by :meth:`commit`; :meth:`abort` removes it. The final path is never half-written."""
+
+    def __init__(self, path: Path) -> None:
+        check_output_path(path)
+        self.path = path
+        self.tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+        self.closed = False
+        try:
+            # Create the file now so an unwritable place fails before any decoding starts.
+            with open(self.tmp, "xb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"cannot create output ({exc.strerror or exc})", path) from None
+        try:
+            options = {"movflags": "+faststart"} if is_mov_family(path) else {}
+            self.container: av.container.OutputContainer = av.open(
+                str(self.tmp), "w", container_options=options
+            )
+        except ValueError:
+            self.discard()
+            raise UsageError(f"unknown output container for extension '{path.suffix}'", path) from None
+        except (av.error.FFmpegError, OSError) as exc:
+            self.discard()
+            raise UsageError(f"cannot create output ({_reason(exc)})", path) from None
+
+    def commit(self) -> Path:
+        """Close the container and move the file into place (an error removes it)."""
+        try:
+            self.container.close()
+            self.closed = True
+            os.replace(self.tmp, self.path)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise write_error(exc, self.path, "writing") from None
+        return self.path
+
+    def abort(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self.container.close()
+            self.closed = True
+        self.discard()
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
+
+def is_mov_family(path: Path) -> bool:
+    """MP4/MOV-style outputs (movenc): faststart, and edit lists that round a non-zero start."""
+    return path.suffix.lower() in (".mp4", ".mov", ".m4v")
+
+
+class AudioCopier:
     """Streams audio packets from the source into the output, shifted and trimmed, byte-exact."""
 
     def __init__(
@@ -132,48 +194,30 @@ class VideoWriter:
         audio_window: tuple[Fraction, Fraction | None] | None = None,
         time_offset: Fraction = Fraction(0),
         convert_threads: int = 1,
+        threads: int = 0,
     ) -> None:
         self.path = Path(path)
-        check_output_path(self.path)
         self.info = info
         self.settings = settings or EncodeSettings()
         self.encode: ResolvedEncode = resolve(self.settings, info.pix_fmt, info.width, info.height)
         self.time_offset = Fraction(time_offset)
         self.convert_threads = convert_threads
+        self.threads = threads
         self.frames_written = 0
         self._last_pts: int | None = None
-        self._closed = False
-        self.audio: _AudioCopier | None = None
+        self.audio: AudioCopier | None = None
         self._reformatters = ThreadReformatters()
-        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.partial{self.path.suffix}")
-        try:
-            # Create the file now so an unwritable place fails before any decoding starts.
-            with open(self._tmp, "xb"):
-                pass
-        except OSError as exc:
-            raise UsageError(f"cannot create output ({exc.strerror or exc})", self.path) from None
-        try:
-            container_options = {}
-            if self.path.suffix.lower() in (".mp4", ".mov", ".m4v"):
-                container_options["movflags"] = "+faststart"
-            self.container = av.open(str(self._tmp), "w", container_options=container_options)
-        except ValueError:
-            self._discard()
-            raise UsageError(
-                f"unknown output container for extension '{self.path.suffix}'", self.path
-            ) from None
-        except (av.error.FFmpegError, OSError) as exc:
-            self._discard()
-            raise UsageError(f"cannot create output ({_reason(exc)})", self.path) from None
+        self._out = OutputFile(self.path)
+        self.container = self._out.container
         try:
             self._setup_video()
             self.audio = (
-                _AudioCopier(Path(audio_from), self.container, audio_window, self.time_offset, self.path)
+                AudioCopier(Path(audio_from), self.container, audio_window, self.time_offset, self.path)
                 if audio_from is not None
                 else None
             )
         except BaseException:
-            self._discard()
+            self._out.abort()
             raise
 
     # -- setup ---------------------------------------------------------------------------------
@@ -190,7 +234,7 @@ class VideoWriter:
         cc = stream.codec_context
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = enc.pix_fmt
-        self.time_base = _stream_time_base(info)
+        self.time_base = stream_time_base(info)
         stream.time_base = self.time_base
         cc.time_base = self.time_base
         cc.framerate = info.fps
@@ -206,7 +250,7 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)
         if enc.bit_rate:
             cc.bit_rate = enc.bit_rate
-        cc.thread_count = 0
+        cc.thread_count = self.threads
         cc.options = dict(enc.options)
         self.stream = stream
 
@@ -248,7 +292,7 @@ class VideoWriter:
         try:
             self._mux(self.stream.encode(vframe))
         except av.error.FFmpegError as exc:
-            raise self._write_error(exc) from None
+            raise write_error(exc, self.path) from None
         self.frames_written += 1
 
     def write(self, frame: Frame) -> None:
@@ -260,17 +304,11 @@ class VideoWriter:
             if self.audio is not None and pkt.dts is not None:
                 self.audio.mux_until(Fraction(pkt.dts) * self.time_base + _AUDIO_LEAD)
 
-    def _write_error(self, exc: BaseException) -> VidlabError:
-        code = getattr(exc, "errno", None)
-        if code == errno.ENOSPC:
-            return MediaError("disk full while writing (No space left on device)", self.path)
-        return MediaError(f"encoding failed ({_reason(exc)})", self.path)
-
     # -- finishing -----------------------------------------------------------------------------
 
     def close(self) -> Path:
         """Flush the encoder, finish the audio, and move the file into place."""
-        if self._closed:
+        if self._out.closed:
             return self.path
         try:
             if self.frames_written == 0:
@@ -279,21 +317,13 @@ class VideoWriter:
             if self.audio is not None:
                 self.audio.mux_until(None)
                 self.audio.close()
-            self.container.close()
-            self._closed = True
-            os.replace(self._tmp, self.path)
         except av.error.FFmpegError as exc:
             self.abort()
-            raise self._write_error(exc) from None
-        except OSError as exc:
-            self.abort()
-            if exc.errno == errno.ENOSPC:
-                raise MediaError("disk full while writing (No space left on device)", self.path) from None
-            raise
+            raise write_error(exc, self.path) from None
         except BaseException:
             self.abort()
             raise
-        return self.path
+        return self._out.commit()
 
     def abort(self) -> None:
         """Stop and remove everything written so far; the final path is never touched."""
@@ -301,15 +331,7 @@ class VideoWriter:
         if self.audio is not None:
             with contextlib.suppress(Exception):
                 self.audio.close()
-        if not self._closed:
-            with contextlib.suppress(Exception):
-                self.container.close()
-            self._closed = True
-        self._discard()
-
-    def _discard(self) -> None:
-        with contextlib.suppress(OSError):
-            self._tmp.unlink(missing_ok=True)
+        self._out.abort()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -323,7 +345,7 @@ class VideoWriter:
             self.abort()
 
 
-def _stream_time_base(info: VideoInfo) -> Fraction:
+def stream_time_base(info: VideoInfo) -> Fraction:
     """The source's time base keeps every timestamp exact; a coarse one gets 1/fps resolution."""
     tb = info.time_base
     if tb and tb <= 1 / info.fps:

@@ -172,6 +172,11 @@ class Op:
         """Frames of history needed before the first output is exact (0 for spatial ops)."""
         return 0
 
+    def postroll(self) -> int:
+        """Frames of look-ahead needed to finish the last output before a chunk's end (an
+        interpolator needs the next frame); chunks decode this many past their end."""
+        return 0
+
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         raise NotImplementedError
 

@@ -140,6 +140,10 @@ class Recipe:
         """Frames of history the whole chain needs: temporal pre-rolls add up along the chain."""
         return sum(op.preroll() for op in self.ops)
 
+    def postroll(self) -> int:
+        """Frames of look-ahead the whole chain needs (they add up like pre-rolls)."""
+        return sum(op.postroll() for op in self.ops)
+
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         stream = frames
         for op in self.ops:

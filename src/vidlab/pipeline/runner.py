@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vidlab.errors import UsageError
+from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader
@@ -145,33 +146,17 @@ def run(
         time_offset=reader.start,
     )
     total = _expected_frames(info, reader)
-    pipe = _Pipeline(queue_size)
     t0 = time.perf_counter()
-    done = 0
-    try:
-        decoded = pipe.stage("decode", reader.decoded)
-        rgb = pipe.map("to-rgb", decoded, reader.to_frame)
-        processed = pipe.stage("ops", lambda: recipe.process(pipe.drain(rgb)))
-        prepared = pipe.map("to-yuv", processed, writer.prepare)
-        last_report = 0.0
-        for vframe in pipe.drain(prepared):
-            writer.encode_frame(vframe)
-            done += 1
-            now = time.perf_counter()
-            if on_progress is not None and (now - last_report > 0.1 or done == total):
-                last_report = now
-                on_progress(_progress(done, total, now - t0))
-        if pipe.errors:
-            raise pipe.errors[0]
-        writer.close()
-    except BaseException:
-        pipe.stop()
-        writer.abort()
-        if pipe.errors and not isinstance(pipe.errors[0], KeyboardInterrupt):
-            raise pipe.errors[0] from None
-        raise
-    finally:
-        pipe.stop()
+    last_report = 0.0
+
+    def on_frame(done: int) -> None:
+        nonlocal last_report
+        now = time.perf_counter()
+        if on_progress is not None and (now - last_report > 0.1 or done == total):
+            last_report = now
+            on_progress(_progress(done, total, now - t0))
+
+    done = stream(reader, recipe, writer, on_frame=on_frame, queue_size=queue_size)
     elapsed = time.perf_counter() - t0
     if on_progress is not None:
         on_progress(_progress(done, done, elapsed))
@@ -185,6 +170,52 @@ def run(
         source=info,
         target=target,
     )
+
+
+def stream(
+    reader: VideoReader,
+    recipe: Recipe,
+    writer: VideoWriter,
+    *,
+    window: tuple[Fraction, Fraction | None] | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    queue_size: int = 6,
+) -> int:
+    """Decode -> RGB -> recipe -> output format -> encode on threads joined by bounded queues,
+    then close the writer. Frames the recipe outputs outside ``window`` (``[begin, end)``
+    seconds; a chunk's pre-roll and look-ahead) are dropped. Returns the frames written; on any
+    error the writer is aborted and the first error raised."""
+    pipe = _Pipeline(queue_size)
+
+    def processed() -> Iterator[Frame]:
+        frames = recipe.process(pipe.drain(rgb))
+        if window is None:
+            return frames
+        lo, hi = window
+        return (f for f in frames if f.pts >= lo and (hi is None or f.pts < hi))
+
+    done = 0
+    try:
+        decoded = pipe.stage("decode", reader.decoded)
+        rgb = pipe.map("to-rgb", decoded, reader.to_frame)
+        prepared = pipe.map("to-yuv", pipe.stage("ops", processed), writer.prepare)
+        for vframe in pipe.drain(prepared):
+            writer.encode_frame(vframe)
+            done += 1
+            if on_frame is not None:
+                on_frame(done)
+        if pipe.errors:
+            raise pipe.errors[0]
+        writer.close()
+    except BaseException:
+        pipe.stop()
+        writer.abort()
+        if pipe.errors and not isinstance(pipe.errors[0], KeyboardInterrupt):
+            raise pipe.errors[0] from None
+        raise
+    finally:
+        pipe.stop()
+    return done
 
 
 def _expected_frames(info: VideoInfo, reader: VideoReader) -> int | None:

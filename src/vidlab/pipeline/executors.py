@@ -1,0 +1,226 @@
+"""Executors run the one chunk function (:func:`vidlab.pipeline.chunks.run_chunk`) somewhere:
+``local`` in worker processes on this machine, ``ray`` as Ray tasks on a cluster (inputs and
+segments travel through Ray's object store as bytes, so no shared file system is needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Protocol
+
+from vidlab.errors import UsageError, VidlabError
+from vidlab.pipeline.chunks import ChunkResult, ChunkTask, run_chunk, run_chunk_bytes
+
+log = logging.getLogger(__name__)
+
+DoneCallback = Callable[[ChunkResult], None]
+FramesCallback = Callable[[int, int], None]  # (chunk index, frames done in that chunk)
+
+EXECUTORS = ("local", "ray")
+
+
+class WorkerDied(VidlabError):
+    """A worker process vanished (killed, out of memory) while it held a chunk."""
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
+        """Run every task; call ``on_done`` (in the caller's thread) as each segment lands."""
+
+
+# -- local ----------------------------------------------------------------------------------------
+
+_progress_queue: Any = None
+
+
+def _worker_init(progress: Any) -> None:
+    """Runs in each worker: die with the parent, leave Ctrl-C to the parent, report progress."""
+    global _progress_queue
+    _progress_queue = progress
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent is already gone
+            os._exit(1)
+
+
+def _run_in_worker(task: ChunkTask) -> ChunkResult:
+    last = 0.0
+
+    def report(done: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last > 0.2 and _progress_queue is not None:
+            last = now
+            with contextlib.suppress(Exception):
+                _progress_queue.put_nowait((task.chunk.index, done))
+
+    return run_chunk(task, on_frame=report)
+
+
+class LocalExecutor:
+    """Chunks in ``workers`` processes (spawned, so no thread state is inherited)."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+
+    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
+        if not tasks:
+            return
+        ctx = mp.get_context("spawn")
+        progress = ctx.Queue()
+        stop = threading.Event()
+
+        def pump() -> None:
+            while not stop.is_set():
+                try:
+                    index, done = progress.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                except (EOFError, OSError):
+                    return
+                on_frames(index, done)
+
+        reader = threading.Thread(target=pump, name="vidlab-progress", daemon=True)
+        reader.start()
+        pool = ProcessPoolExecutor(
+            max_workers=min(self.workers, len(tasks)),
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(progress,),
+        )
+        pending: dict[Future[ChunkResult], ChunkTask] = {}
+        try:
+            for task in tasks:
+                pending[pool.submit(_run_in_worker, task)] = task
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    task = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except BrokenProcessPool:
+                        raise WorkerDied(
+                            f"a worker process died while making chunk {task.chunk.index} (killed or out "
+                            "of memory); finished chunks are kept, so run the same command again to resume"
+                        ) from None
+                    on_done(result)
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            reader.join(timeout=2)
+            progress.close()
+            progress.join_thread()
+
+
+# -- ray ------------------------------------------------------------------------------------------
+
+
+class RayExecutor:
+    """The same chunk function as Ray tasks. Without ``address`` a private local Ray instance is
+    started on 127.0.0.1 for the run and shut down after it."""
+
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise UsageError("the Ray executor needs Ray: pip install 'vidlab[ray]'") from None
+        self.workers = max(1, workers)
+        self.address = address
+
+    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
+        import ray
+
+        from vidlab.io.segments import extract_span
+
+        if not tasks:
+            return
+        started_here = False
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                ray.init(
+                    num_cpus=self.workers,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    _node_ip_address="127.0.0.1",
+                )
+            started_here = True
+        try:
+            remote = ray.remote(run_chunk_bytes).options(num_cpus=1, max_retries=1)
+            waiting = list(tasks)
+            in_flight: dict[Any, ChunkTask] = {}
+            limit = 2 * self.workers  # bounds the spans and segments held in the object store
+            while waiting or in_flight:
+                while waiting and len(in_flight) < limit:
+                    task = waiting.pop(0)
+                    c = task.chunk
+                    span = extract_span(task.source, c.decode_begin, c.decode_end)
+                    in_flight[remote.remote(task, span)] = task
+                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                for ref in ready:
+                    task = in_flight.pop(ref)
+                    try:
+                        result, data = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.cause if isinstance(exc.cause, VidlabError) else None
+                        if cause is not None:
+                            raise cause from None
+                        raise VidlabError(f"chunk {task.chunk.index} failed on Ray: {exc.cause!r}") from None
+                    except ray.exceptions.RayError as exc:
+                        raise WorkerDied(
+                            f"Ray lost chunk {task.chunk.index} ({type(exc).__name__}); finished chunks are "
+                            "kept, so run the same command again to resume"
+                        ) from None
+                    _write_atomic(Path(task.segment), data)
+                    on_done(result)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:
+    if name == "local":
+        if ray_address:
+            raise UsageError("--ray-address needs --executor ray")
+        return LocalExecutor(workers)
+    if name == "ray":
+        return RayExecutor(workers, ray_address)
+    raise UsageError(f"unknown executor '{name}' (choose from: {', '.join(EXECUTORS)})")

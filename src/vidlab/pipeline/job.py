@@ -1,0 +1,637 @@
+"""Chunked, resumable jobs: a job directory holds a JSON manifest (the input's identity, the
+recipe, the output settings and every chunk's state, frame count, segment and hash) and the
+encoded segments. The manifest is only ever replaced atomically (temporary file, fsync,
+rename). A rerun verifies finished segments against their hashes and redoes only what is
+missing or corrupt; a changed input, recipe or output setting refuses to resume."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from vidlab.errors import MediaError, UsageError, VidlabError
+from vidlab.io.codecs import EncodeSettings, resolve
+from vidlab.io.probe import VideoInfo, probe
+from vidlab.io.segments import FrameIndex, index_frames, stitch
+from vidlab.io.writer import check_output_path
+from vidlab.pipeline.chunks import (
+    DEFAULT_CHUNK_SECONDS,
+    Chunk,
+    ChunkResult,
+    ChunkTask,
+    default_workers,
+    plan_chunks,
+    segment_shift,
+)
+from vidlab.pipeline.executors import make_executor
+from vidlab.pipeline.recipe import Recipe
+from vidlab.pipeline.runner import Progress, ProgressCallback, RunResult
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+_HEAD_BYTES = 4 << 20
+# Environment override of the free bytes the preflight sees (for tests and quota'd machines).
+FREE_BYTES_ENV = "VIDLAB_FREE_BYTES"
+
+
+# -- small helpers --------------------------------------------------------------------------------
+
+
+def sha256_file(path: Path, limit: int | None = None) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        remaining = limit
+        while remaining is None or remaining > 0:
+            block = f.read(1 << 20 if remaining is None else min(1 << 20, remaining))
+            if not block:
+                break
+            h.update(block)
+            if remaining is not None:
+                remaining -= len(block)
+    return h.hexdigest()
+
+
+def input_identity(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {
+        "path": str(path.resolve()),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "head_sha256": sha256_file(path, _HEAD_BYTES),
+    }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a crash leaves either the old file or the new one, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _frac(value: Fraction | None) -> str | None:
+    return None if value is None else f"{value.numerator}/{value.denominator}"
+
+
+def _settings_data(settings: EncodeSettings) -> dict[str, Any]:
+    return asdict(settings)
+
+
+# -- the job's parameters -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a job makes; two runs with equal specs may share a job directory."""
+
+    input: Path
+    output: Path
+    recipe: Recipe
+    settings: EncodeSettings = field(default_factory=EncodeSettings)
+    start: Fraction | None = None
+    duration: Fraction | None = None
+    copy_audio: bool = True
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe.to_data(),
+            "settings": _settings_data(self.settings),
+            "start": _frac(self.start),
+            "duration": _frac(self.duration),
+            "copy_audio": self.copy_audio,
+        }
+
+    @classmethod
+    def from_manifest(cls, m: dict[str, Any]) -> JobSpec:
+        s = m["spec"]
+        return cls(
+            input=Path(m["input"]["path"]),
+            output=Path(m["output"]),
+            recipe=Recipe.from_data(s["recipe"]),
+            settings=EncodeSettings(**s["settings"]),
+            start=None if s["start"] is None else Fraction(s["start"]),
+            duration=None if s["duration"] is None else Fraction(s["duration"]),
+            copy_audio=bool(s["copy_audio"]),
+        )
+
+
+def default_job_dir(output: Path) -> Path:
+    return output.parent / f".{output.name}.vidlab-job"
+
+
+# -- the manifest ---------------------------------------------------------------------------------
+
+
+def read_manifest(job_dir: Path) -> dict[str, Any] | None:
+    """The manifest, or None when it is missing. A truncated or malformed one is reported (it is
+    never trusted) and treated as missing."""
+    path = job_dir / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or not isinstance(data.get("chunks"), list):
+            raise ValueError("unknown layout")
+        for c in data["chunks"]:
+            Chunk.from_dict(c["chunk"])
+            if c["state"] not in ("pending", "done") or not isinstance(c["segment"], str):
+                raise ValueError(f"bad chunk entry {c['chunk']['index']}")
+            Fraction(c["shift"])
+        if not isinstance(data["input"]["head_sha256"], str):
+            raise ValueError("no input identity")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("%s: manifest is truncated or corrupt (%s); the job starts over", path, exc)
+        return None
+    return data
+
+
+def _segment_ok(job_dir: Path, entry: dict[str, Any]) -> bool:
+    seg = job_dir / entry["segment"]
+    try:
+        if seg.stat().st_size != entry["bytes"]:
+            return False
+    except OSError:
+        return False
+    return sha256_file(seg) == entry["sha256"]
+
+
+class _Lock:
+    """An exclusive lock on the job directory, released by the OS if the process dies."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.path = job_dir / "lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise UsageError("another vidlab process is running this job", job_dir) from None
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+
+
+def is_running(job_dir: Path) -> bool:
+    path = job_dir / "lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+# -- preflight ------------------------------------------------------------------------------------
+
+
+def estimate_bytes(info: VideoInfo, settings: EncodeSettings, frames: int) -> int:
+    """A generous estimate of an encoded output's size: the bitrate when one is given, else the
+    source's own bits per frame (at least 0.2 bits per pixel), and half the raw size for ffv1."""
+    pixels = info.width * info.height
+    if settings.bitrate_kbps:
+        return int(settings.bitrate_kbps * 1000 / 8 * frames / float(info.fps) * 1.2)
+    if settings.codec == "ffv1":
+        return int(pixels * 3 * frames * 0.6)
+    src_bits = (info.bit_rate or 0) / float(info.fps)
+    per_frame = max(src_bits * 1.5, pixels * 0.2) / 8
+    return int(per_frame * frames)
+
+
+def free_bytes(path: Path) -> int:
+    free = shutil.disk_usage(path).free
+    override = os.environ.get(FREE_BYTES_ENV)
+    if override:
+        free = min(free, int(override))
+    return free
+
+
+def preflight(job_dir: Path, output: Path, segment_bytes: int, output_bytes: int) -> None:
+    """Refuse before any work when the disks cannot hold the segments and the stitched output."""
+    needs: dict[int, tuple[Path, int]] = {}
+    for where, amount in ((job_dir, segment_bytes), (output.parent, output_bytes)):
+        dev = os.stat(where).st_dev
+        place, total = needs.get(dev, (where, 0))
+        needs[dev] = (place, total + amount)
+    for place, need in needs.values():
+        have = free_bytes(place)
+        if have < need:
+            raise VidlabError(
+                f"not enough free disk space: the job needs about {_human(need)} "
+                f"(segments and output) but only {_human(have)} is free",
+                place,
+            )
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+# -- running a job --------------------------------------------------------------------------------
+
+
+@dataclass
+class JobOptions:
+    job_dir: Path | None = None
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    workers: int | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    keep_chunks: bool = False
+
+
+def _frame_range(spec: JobSpec, info: VideoInfo, index: FrameIndex) -> tuple[int, int, Fraction]:
+    """The frames ``[first, last)`` selected by --start/--duration, and the run's time offset."""
+    start = spec.start or Fraction(0)
+    if start < 0:
+        raise UsageError(f"--start must be >= 0, got {float(start)}")
+    if spec.duration is not None and spec.duration <= 0:
+        raise UsageError(f"--duration must be > 0, got {float(spec.duration)}")
+    begin = info.start_time + start
+    end = None if spec.duration is None else begin + spec.duration
+    pts = index.pts
+    first = next((i for i, t in enumerate(pts) if t >= begin), len(pts))
+    last = len(pts) if end is None else next((i for i, t in enumerate(pts) if t >= end), len(pts))
+    if first >= last:
+        raise UsageError(
+            f"--start {float(start):.3f}s selects no frames (the video lasts {float(info.duration):.3f}s)",
+            spec.input,
+        )
+    return first, last, start
+
+
+def run_job(
+    spec: JobSpec,
+    options: JobOptions | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run ``spec`` in chunks, resuming whatever a previous run of the same job finished."""
+    opts = options or JobOptions()
+    src, dst = spec.input, spec.output
+    if not src.exists():
+        raise UsageError("no such file", src)
+    if dst.exists() and src.resolve() == dst.resolve():
+        raise UsageError("output would overwrite the input", dst)
+    check_output_path(dst)
+    workers = opts.workers or default_workers()
+    if workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    executor = make_executor(opts.executor, workers, opts.ray_address)
+    info = probe(src)
+    target = spec.recipe.output_info(info)
+    resolve(spec.settings, target.pix_fmt, target.width, target.height)  # bad settings fail now
+    index = index_frames(src)
+    if index is None:
+        raise MediaError("packets carry no timestamps, so the video cannot be cut into chunks", src)
+    first, last, run_offset = _frame_range(spec, info, index)
+
+    job_dir = opts.job_dir or default_job_dir(dst)
+    explicit_dir = opts.job_dir is not None
+    try:
+        (job_dir / "chunks").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the job directory ({exc.strerror or exc})", job_dir) from None
+    lock = _Lock(job_dir)
+    try:
+        manifest = _load_or_plan(job_dir, spec, info, index, opts, first, last, dst)
+        chunks = manifest["chunks"]
+        pending = [c for c in chunks if c["state"] != "done"]
+        todo_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in pending)
+        total_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in chunks)
+        out_est = estimate_bytes(target, spec.settings, total_frames)
+        preflight(job_dir, dst, estimate_bytes(target, spec.settings, todo_frames), out_est)
+
+        t0 = time.perf_counter()
+        done_before = total_frames - todo_frames
+        manifest["status"] = "running"
+        manifest["attempt"] = {"pid": os.getpid(), "started": time.time(), "frames_at_start": done_before}
+        write_json_atomic(job_dir / MANIFEST, manifest)
+
+        live: dict[int, int] = {}
+        finished = done_before
+        last_report = 0.0
+
+        def report(force: bool = False) -> None:
+            nonlocal last_report
+            now = time.perf_counter()
+            if on_progress is None or (not force and now - last_report < 0.1):
+                return
+            last_report = now
+            done = finished + sum(live.values())
+            elapsed = now - t0
+            fps = (done - done_before) / elapsed if elapsed > 0 else 0.0
+            eta = (total_frames - done) / fps if fps > 0 else None
+            on_progress(Progress(done, total_frames, elapsed, fps, eta))
+
+        def on_frames(chunk_index: int, frames: int) -> None:
+            live[chunk_index] = frames
+            report()
+
+        by_index = {c["chunk"]["index"]: c for c in chunks}
+
+        def on_done(result: ChunkResult) -> None:
+            nonlocal finished
+            entry = by_index[result.index]
+            seg = job_dir / entry["segment"]
+            expected = Chunk.from_dict(entry["chunk"]).frames
+            if target.fps == info.fps and result.frames != expected:
+                raise MediaError(
+                    f"chunk {result.index} made {result.frames} frames, expected {expected}", seg
+                )
+            entry.update(
+                state="done",
+                frames=result.frames,
+                bytes=seg.stat().st_size,
+                sha256=sha256_file(seg),
+                seconds=round(result.seconds, 3),
+                finished=time.time(),
+            )
+            live.pop(result.index, None)
+            finished += expected
+            manifest["updated"] = time.time()
+            write_json_atomic(job_dir / MANIFEST, manifest)
+            report(force=True)
+
+        threads = max(1, default_workers() // workers)
+        tasks = [
+            ChunkTask(
+                chunk=Chunk.from_dict(c["chunk"]),
+                source=str(src),
+                info=info,
+                recipe=spec.recipe.to_data(),
+                settings=spec.settings,
+                segment=str(job_dir / c["segment"]),
+                run_offset=run_offset,
+                shift=Fraction(c["shift"]),
+                threads=threads,
+            )
+            for c in pending
+        ]
+        try:
+            executor.run(tasks, on_done, on_frames)
+        except BaseException as exc:
+            manifest["status"] = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+            manifest["error"] = str(exc)
+            write_json_atomic(job_dir / MANIFEST, manifest)
+            raise
+
+        written = stitch(
+            [(job_dir / c["segment"], Fraction(c["shift"])) for c in chunks],
+            dst,
+            target,
+            audio_from=src if spec.copy_audio and info.audio else None,
+            audio_window=None if (first, last) == (0, len(index)) else _window(index, first, last),
+            time_offset=run_offset,
+        )
+        made = sum(c["frames"] for c in chunks)
+        if written != made:
+            dst.unlink(missing_ok=True)
+            raise MediaError(f"stitched {written} packets but the segments hold {made} frames", dst)
+        manifest["status"] = "done"
+        manifest["updated"] = time.time()
+        manifest.pop("error", None)
+        write_json_atomic(job_dir / MANIFEST, manifest)
+        elapsed = time.perf_counter() - t0
+        report(force=True)
+    finally:
+        lock.release()
+    if not opts.keep_chunks:
+        if explicit_dir:
+            shutil.rmtree(job_dir / "chunks", ignore_errors=True)
+        else:
+            shutil.rmtree(job_dir, ignore_errors=True)
+    return RunResult(
+        input=src,
+        output=dst,
+        recipe=spec.recipe,
+        frames=made,
+        seconds=elapsed,
+        fps=(made - done_before) / elapsed if elapsed > 0 else 0.0,
+        source=info,
+        target=target,
+    )
+
+
+def _window(index: FrameIndex, first: int, last: int) -> tuple[Fraction, Fraction | None]:
+    return index.pts[first], index.pts[last] if last < len(index) else None
+
+
+def _load_or_plan(
+    job_dir: Path,
+    spec: JobSpec,
+    info: VideoInfo,
+    index: FrameIndex,
+    opts: JobOptions,
+    first: int,
+    last: int,
+    dst: Path,
+) -> dict[str, Any]:
+    identity = input_identity(spec.input)
+    old = read_manifest(job_dir)
+    if old is not None:
+        _check_same_job(job_dir, old, identity, spec, dst)
+        kept = 0
+        for entry in old["chunks"]:
+            if entry["state"] == "done":
+                if _segment_ok(job_dir, entry):
+                    kept += 1
+                    continue
+                log.warning(
+                    "%s: chunk %d's segment is missing, truncated or fails its hash; redoing it",
+                    job_dir,
+                    entry["chunk"]["index"],
+                )
+            entry.update(state="pending", frames=None, bytes=None, sha256=None)
+        log.info("%s: resuming, %d of %d chunks verified", job_dir, kept, len(old["chunks"]))
+        return old
+    # A fresh plan: whatever is in chunks/ is stale and never trusted.
+    for stale in (job_dir / "chunks").iterdir():
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    recipe = spec.recipe
+    target = recipe.output_info(info)
+    chunks = plan_chunks(
+        index,
+        opts.chunk_seconds,
+        preroll=recipe.preroll(),
+        postroll=recipe.postroll(),
+        first=first,
+        last=last,
+    )
+    suffix = dst.suffix.lower()
+    entries = []
+    for c in chunks:
+        segment = f"chunks/{c.index:05d}{suffix}"
+        entries.append(
+            {
+                "chunk": c.to_dict(),
+                "state": "pending",
+                "segment": segment,
+                "shift": _frac(segment_shift(segment, c.begin, target, spec.start or Fraction(0))),
+                "frames": None,
+                "bytes": None,
+                "sha256": None,
+            }
+        )
+    return {
+        "format": FORMAT,
+        "created": time.time(),
+        "updated": time.time(),
+        "status": "planned",
+        "input": identity,
+        "output": str(dst.resolve()),
+        "spec": spec.data(),
+        "plan": {
+            "chunk_seconds": opts.chunk_seconds,
+            "frames": last - first,
+            "keep_chunks": opts.keep_chunks,
+        },
+        "chunks": entries,
+    }
+
+
+def _check_same_job(
+    job_dir: Path, old: dict[str, Any], identity: dict[str, Any], spec: JobSpec, dst: Path
+) -> None:
+    """Refuse to mix two jobs in one directory, saying what differs."""
+    was = old["input"]
+    if was["path"] != identity["path"]:
+        raise UsageError(
+            f"this job directory belongs to another input ({was['path']}); remove it or choose "
+            "another --job-dir",
+            job_dir,
+        )
+    for key, what in (("size", "size"), ("head_sha256", "content"), ("mtime_ns", "modification time")):
+        if was[key] != identity[key]:
+            raise UsageError(
+                f"the input changed since this job started (its {what} differs); remove the job "
+                "directory to start over",
+                job_dir,
+            )
+    now = spec.data()
+    if old["spec"]["recipe"] != now["recipe"]:
+        before = Recipe.from_data(old["spec"]["recipe"]).to_compact()
+        raise UsageError(
+            f"the recipe changed since this job started (was '{before}', now "
+            f"'{spec.recipe.to_compact()}'); remove the job directory to start over",
+            job_dir,
+        )
+    for key in ("settings", "start", "duration", "copy_audio"):
+        if old["spec"][key] != now[key]:
+            raise UsageError(
+                f"the output {key.replace('_', ' ')} changed since this job started "
+                f"(was {old['spec'][key]}, now {now[key]}); remove the job directory to start over",
+                job_dir,
+            )
+    if old["output"] != str(dst.resolve()):
+        raise UsageError(
+            f"this job writes {old['output']}, not {dst}; remove it or choose another --job-dir", job_dir
+        )
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def job_status(job_dir: Path) -> dict[str, Any]:
+    """Chunks and frames done of the total, state, fps and ETA, from the manifest."""
+    if not (job_dir / MANIFEST).exists():
+        raise UsageError("not a vidlab job directory (no manifest.json)", job_dir)
+    m = read_manifest(job_dir)
+    if m is None:
+        raise MediaError("the job's manifest is truncated or corrupt", job_dir / MANIFEST)
+    chunks = m["chunks"]
+    done = [c for c in chunks if c["state"] == "done"]
+    total_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in chunks)
+    frames_done = sum(Chunk.from_dict(c["chunk"]).frames for c in done)
+    running = is_running(job_dir)
+    state = "running" if running else m.get("status", "planned")
+    if state == "running" and not running:
+        state = "stopped"
+    attempt = m.get("attempt") or {}
+    fps = None
+    if attempt:
+        end = time.time() if running else m.get("updated", attempt["started"])
+        span = end - attempt["started"]
+        made = frames_done - attempt.get("frames_at_start", 0)
+        fps = made / span if span > 0 and made > 0 else None
+    eta = (total_frames - frames_done) / fps if fps and state == "running" else None
+    return {
+        "job_dir": str(job_dir),
+        "input": m["input"]["path"],
+        "output": m["output"],
+        "recipe": Recipe.from_data(m["spec"]["recipe"]).to_compact(),
+        "state": state,
+        "chunks_done": len(done),
+        "chunks_total": len(chunks),
+        "frames_done": frames_done,
+        "frames_total": total_frames,
+        "fps": fps,
+        "eta_seconds": eta,
+        "error": m.get("error"),
+    }
+
+
+def resume_job(
+    job_dir: Path,
+    *,
+    workers: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Finish the job in ``job_dir`` with the input, recipe and settings its manifest records."""
+    if not (job_dir / MANIFEST).exists():
+        raise UsageError("not a vidlab job directory (no manifest.json)", job_dir)
+    m = read_manifest(job_dir)
+    if m is None:
+        raise MediaError(
+            "the job's manifest is truncated or corrupt, so the job cannot be reconstructed; rerun "
+            "the original vidlab run command to start it over",
+            job_dir / MANIFEST,
+        )
+    spec = JobSpec.from_manifest(m)
+    plan = m["plan"]
+    opts = JobOptions(
+        job_dir=job_dir,
+        chunk_seconds=plan["chunk_seconds"],
+        workers=workers,
+        executor=executor,
+        ray_address=ray_address,
+        keep_chunks=bool(plan.get("keep_chunks")),
+    )
+    return run_job(spec, opts, on_progress=on_progress)

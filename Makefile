@@ -14,7 +14,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.runtime
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test,ray]'
 	@touch $@
 
 demo: $(VENV)/.runtime

@@ -73,6 +73,14 @@ def tenbit_mkv(samples: Path) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def chunky_mp4(samples: Path) -> Path:
+    """96 frames at 30000/1001 with a keyframe every 12 frames and AAC audio."""
+    p = samples / "chunky.mp4"
+    generate(p, frames=96, size=(320, 180), fps=Fraction(30000, 1001), audio=True, gop=12)
+    return p
+
+
 def decode_rgb(path: Path) -> list[np.ndarray]:
     """Decode with PyAV alone (no vidlab) into RGB, for cross-checks."""
     with av.open(str(path)) as c:

@@ -111,7 +111,8 @@ def plan_chunks(
     bounds = [*cuts, last]
     chunks = []
     for i, (a, b) in enumerate(pairwise(bounds)):
-        da, db = max(0, a - preroll), min(n, b + postroll)
+        # The selected range behaves like a clip of its own: no pre-roll from before it.
+        da, db = max(first, a - preroll), min(last, b + postroll)
         chunks.append(
             Chunk(
                 index=i,

@@ -5,6 +5,7 @@ segments travel through Ray's object store as bytes, so no shared file system is
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import multiprocessing as mp
 import os
@@ -144,10 +145,11 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, workers: int, address: str | None = None) -> None:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise UsageError("the Ray executor needs Ray: pip install 'vidlab[ray]'") from None
+        if importlib.util.find_spec("ray") is None:
+            raise UsageError("the Ray executor needs Ray: pip install 'vidlab[ray]'")
+        if address is None:
+            # A private instance stays on the loopback; Ray reads this once, when imported.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         self.workers = max(1, workers)
         self.address = address
 
@@ -161,13 +163,13 @@ class RayExecutor:
         started_here = False
         if not ray.is_initialized():
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
             else:
                 ray.init(
                     num_cpus=self.workers,
                     include_dashboard=False,
                     log_to_driver=False,
-                    _node_ip_address="127.0.0.1",
+                    logging_level=logging.ERROR,
                 )
             started_here = True
         try:

@@ -8,6 +8,7 @@ through the ffmpeg CLI (imageio-ffmpeg's binary) in the same run, plus peak memo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,8 +38,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {system}, Python {platform.python_version()}"
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB, sampled every 20 ms) of one child process.
+def timed(cmd: list[str], tree: bool = False) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB, sampled every 20 ms) of one child process, summed over
+    its own children too when ``tree`` (vidlab's worker processes).
 
     (``ru_maxrss`` from wait4 is useless here: Linux carries the parent's high-water mark
     across fork+exec, so every child reports the benchmark's own peak.)"""
@@ -46,13 +48,18 @@ def timed(cmd: list[str]) -> tuple[float, float]:
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ps = psutil.Process(proc.pid)
+    root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
         try:
-            peak = max(peak, ps.memory_info().rss)
+            procs = [root, *root.children(recursive=True)] if tree else [root]
         except psutil.NoSuchProcess:
             break
+        rss = 0
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                rss += p.memory_info().rss
+        peak = max(peak, rss)
         time.sleep(0.02)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:

@@ -169,6 +169,12 @@ def run_cmd(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes for chunks (default: one per core).")
     ] = None,
+    threads_per_worker: Annotated[
+        int | None,
+        typer.Option(
+            "--threads-per-worker", help="Decoder/encoder/OpenCV threads per worker (default: cores/workers)."
+        ),
+    ] = None,
     executor: Annotated[str, typer.Option(help="Where chunks run: local or ray.")] = "local",
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start one locally).")
@@ -204,6 +210,8 @@ def run_cmd(
     if workers is not None and workers < 1:
         raise typer.BadParameter("must be >= 1", param_hint="--workers")
     seconds = DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
+    if threads_per_worker is not None and threads_per_worker < 1:
+        raise typer.BadParameter("must be >= 1", param_hint="--threads-per-worker")
     asked = chunk_seconds is not None or workers is not None or job_dir is not None or keep_chunks
     chunked = seconds > 0 and (asked or executor != "local" or _longer_than(input, 2 * seconds))
     if not chunked and (executor != "local" or ray_address or job_dir or keep_chunks):
@@ -217,6 +225,7 @@ def run_cmd(
                 executor=executor,
                 ray_address=ray_address,
                 keep_chunks=keep_chunks,
+                threads_per_worker=threads_per_worker,
             )
             result = run_job(spec, opts, on_progress=update)
         else:

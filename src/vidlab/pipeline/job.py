@@ -272,6 +272,7 @@ class JobOptions:
     executor: str = "local"
     ray_address: str | None = None
     keep_chunks: bool = False
+    threads_per_worker: int | None = None  # default: the cores shared out among the workers
 
 
 def _frame_range(spec: JobSpec, info: VideoInfo, index: FrameIndex) -> tuple[int, int, Fraction]:
@@ -387,7 +388,7 @@ def run_job(
             write_json_atomic(job_dir / MANIFEST, manifest)
             report(force=True)
 
-        threads = max(1, default_workers() // workers)
+        threads = opts.threads_per_worker or max(1, default_workers() // workers)
         tasks = [
             ChunkTask(
                 chunk=Chunk.from_dict(c["chunk"]),

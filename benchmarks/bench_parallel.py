@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from bench_transcode import OUT, frames_of, machine, timed
+from bench_transcode import OUT, concat, frames_of, machine, timed
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.samples import generate
 
@@ -81,16 +80,6 @@ def speedup(repeat: int) -> dict[str, dict[str, float]]:
         results[label] = {"frames": n, "seconds": wall, "fps": n / wall, "peak_rss_mib": peak}
         print(f"{label:>32}: {n} frames {wall:7.2f} s {n / wall:6.2f} fps  peak {peak:5.0f} MiB", flush=True)
     return results
-
-
-def concat(src: Path, times: int, dst: Path) -> Path:
-    """``src`` repeated ``times`` times by stream copy (fast to make, real H.264 to decode)."""
-    if not dst.exists():
-        listing = OUT / f"concat_{dst.stem}.txt"
-        listing.write_text("".join(f"file '{src.name}'\n" for _ in range(times)))
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
-                        "-c", "copy", str(dst)], check=True)  # fmt: skip
-    return dst
 
 
 def memory() -> dict[str, dict[str, float]]:

@@ -72,6 +72,16 @@ def frames_of(path: Path) -> int:
         return sum(1 for p in c.demux(video=0) if p.size)
 
 
+def concat(src: Path, times: int, dst: Path) -> Path:
+    """``src`` repeated ``times`` times by stream copy (fast to make, real H.264 to decode)."""
+    if not dst.exists():
+        listing = OUT / f"concat_{dst.stem}.txt"
+        listing.write_text("".join(f"file '{src.name}'\n" for _ in range(times)))
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+                        "-c", "copy", str(dst)], check=True)  # fmt: skip
+    return dst
+
+
 def make_clips(frames: int) -> tuple[Path, Path]:
     OUT.mkdir(exist_ok=True)
     short = OUT / f"src_1080p_{frames}.mp4"
@@ -79,27 +89,7 @@ def make_clips(frames: int) -> tuple[Path, Path]:
     if not short.exists():
         print(f"generating {short.name} ...", flush=True)
         generate(short, frames=frames, size=(1920, 1080), fps=30, crf=18, audio=True)
-    if not long.exists():
-        listing = OUT / "concat.txt"
-        listing.write_text("".join(f"file '{short.name}'\n" for _ in range(10)))
-        subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-                str(listing),
-                "-c",
-                "copy",
-                str(long),
-            ],
-            check=True,
-        )
+    concat(short, 10, long)
     return short, long
 
 

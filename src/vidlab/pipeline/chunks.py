@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -205,17 +205,7 @@ def run_chunk_bytes(task: ChunkTask, source: bytes) -> tuple[ChunkResult, bytes]
         src = Path(tmp) / "span.nut"
         src.write_bytes(source)
         seg = Path(tmp) / f"segment{Path(task.segment).suffix}"
-        local = ChunkTask(
-            chunk=task.chunk,
-            source=str(src),
-            info=task.info,
-            recipe=task.recipe,
-            settings=task.settings,
-            segment=str(seg),
-            run_offset=task.run_offset,
-            shift=task.shift,
-            threads=task.threads,
-        )
+        local = replace(task, source=str(src), segment=str(seg))
         result = run_chunk(local)
         return result, seg.read_bytes()
 

@@ -14,7 +14,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vidlab.errors import UsageError, VidlabError
+from vidlab.fsutil import write_atomic
 from vidlab.pipeline.chunks import ChunkResult, ChunkTask, run_chunk, run_chunk_bytes
 
 log = logging.getLogger(__name__)
@@ -198,24 +198,11 @@ class RayExecutor:
                             f"Ray lost chunk {task.chunk.index} ({type(exc).__name__}); finished chunks are "
                             "kept, so run the same command again to resume"
                         ) from None
-                    _write_atomic(Path(task.segment), data)
+                    write_atomic(Path(task.segment), data)
                     on_done(result)
         finally:
             if started_here:
                 ray.shutdown()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:

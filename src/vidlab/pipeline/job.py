@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidlab.errors import MediaError, UsageError, VidlabError
+from vidlab.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings, resolve
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.segments import FrameIndex, index_frames, stitch
@@ -74,24 +75,8 @@ def input_identity(path: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a crash leaves either the old file or the new one, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    with contextlib.suppress(OSError):
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    """Replace a JSON file atomically (see :func:`vidlab.fsutil.write_atomic`)."""
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def _frac(value: Fraction | None) -> str | None:

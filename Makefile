@@ -30,6 +30,7 @@ lint: $(VENV)/.test
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_transcode.py
 	$(BIN)/python benchmarks/bench_parallel.py
+	$(BIN)/python benchmarks/bench_styles.py
 
 clean:
 	rm -rf $(VENV) vidlab-demo .pytest_cache build src/*.egg-info

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vidlab import __version__
 from vidlab.io.probe import probe
-from vidlab.io.reader import VideoReader
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import ProgressCallback, run
+from vidlab.preview import before_after, frame_at, write_png
 from vidlab.samples import generate
 
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
@@ -29,12 +28,6 @@ class DemoResult:
     comparison: Path
     report: Path
     report_data: dict
-
-
-def _frame_at(path: Path, t: Fraction) -> np.ndarray:
-    for frame in VideoReader(path, start=t):
-        return frame.image
-    raise RuntimeError(f"no frame at {float(t)}s in {path}")
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,10 +51,9 @@ def run_demo(
     out_info = probe(output)
 
     mid = result.source.duration / 2
-    before, after = _frame_at(sample, mid), _frame_at(output, mid)
+    before, after = frame_at(sample, mid), frame_at(output, mid)
     comparison = outdir / "before_after.png"
-    strip = np.concatenate([before, np.full((before.shape[0], 8, 3), 255, np.uint8), after], axis=1)
-    cv2.imwrite(str(comparison), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+    write_png(comparison, before_after(before, after))
 
     data = {
         "vidlab": __version__,

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated
 
@@ -20,11 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from vidlab import __version__
-from vidlab.errors import VidlabError
+from vidlab.errors import UsageError, VidlabError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.pipeline import runner
 from vidlab.pipeline.chunks import DEFAULT_CHUNK_SECONDS
+from vidlab.pipeline.job import JobSpec
 from vidlab.pipeline.recipe import Recipe
 from vidlab.timeparse import parse_rate, parse_size, parse_time
 
@@ -131,6 +135,95 @@ def probe_cmd(
         _print_info(info)
 
 
+# Options shared by the commands that encode (run, stylize, preview).
+CodecOpt = Annotated[
+    str, typer.Option(help="libx264|libx265|libvpx-vp9|libsvtav1|ffv1 (or h264, h265, vp9, av1).")
+]
+CrfOpt = Annotated[float | None, typer.Option(help="Constant quality (codec's scale).")]
+BitrateOpt = Annotated[float | None, typer.Option(help="Target bitrate in kbps (instead of --crf).")]
+PixFmtOpt = Annotated[
+    str | None, typer.Option("--pix-fmt", help="Output pixel format; default: the source's.")
+]
+StartOpt = Annotated[str | None, typer.Option(help="Start time: seconds or [hh:]mm:ss[.frac].")]
+ChunkSecondsOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--chunk-seconds",
+        help=f"Chunk length, cut on keyframes (default {DEFAULT_CHUNK_SECONDS:g}); 0 runs in one stream.",
+    ),
+]
+WorkersOpt = Annotated[int | None, typer.Option(help="Worker processes for chunks (default: one per core).")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads-per-worker", help="Decoder/encoder/OpenCV threads per worker (default: cores/workers)."
+    ),
+]
+ExecutorOpt = Annotated[str, typer.Option(help="Where chunks run: local or ray.")]
+RayAddressOpt = Annotated[
+    str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start one locally).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+
+
+@dataclass(frozen=True)
+class _Parallel:
+    """How a run is split: chunked job or one stream, and where the chunks run."""
+
+    chunk_seconds: float | None = None
+    workers: int | None = None
+    threads_per_worker: int | None = None
+    executor: str = "local"
+    ray_address: str | None = None
+    job_dir: Path | None = None
+    keep_chunks: bool = False
+
+
+def _execute(spec: JobSpec, par: _Parallel, quiet: bool, label: str) -> runner.RunResult:
+    """Run one spec as a resumable chunked job (long inputs, or when asked) or as one stream."""
+    from vidlab.pipeline.job import JobOptions, run_job
+
+    if par.chunk_seconds is not None and par.chunk_seconds < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--chunk-seconds")
+    if par.workers is not None and par.workers < 1:
+        raise typer.BadParameter("must be >= 1", param_hint="--workers")
+    if par.threads_per_worker is not None and par.threads_per_worker < 1:
+        raise typer.BadParameter("must be >= 1", param_hint="--threads-per-worker")
+    seconds = DEFAULT_CHUNK_SECONDS if par.chunk_seconds is None else par.chunk_seconds
+    asked = (
+        par.chunk_seconds is not None or par.workers is not None or par.job_dir is not None or par.keep_chunks
+    )
+    chunked = seconds > 0 and (asked or par.executor != "local" or _longer_than(spec.input, 2 * seconds))
+    if not chunked and (par.executor != "local" or par.ray_address or par.job_dir or par.keep_chunks):
+        raise typer.BadParameter("--chunk-seconds 0 runs in one stream, without a job or executor")
+    with _progress_bar(not quiet, label) as update:
+        if chunked:
+            opts = JobOptions(
+                job_dir=par.job_dir,
+                chunk_seconds=seconds,
+                workers=par.workers,
+                executor=par.executor,
+                ray_address=par.ray_address,
+                keep_chunks=par.keep_chunks,
+                threads_per_worker=par.threads_per_worker,
+            )
+            return run_job(spec, opts, on_progress=update)
+        return runner.run(
+            spec.input,
+            spec.output,
+            spec.recipe,
+            spec.settings,
+            start=spec.start,
+            duration=spec.duration,
+            copy_audio=spec.copy_audio,
+            on_progress=update,
+        )
+
+
+def _time(text: str | None, option: str) -> Fraction | None:
+    return parse_time(text, option) if text else None
+
+
 @app.command("run")
 def run_cmd(
     input: Annotated[Path, typer.Argument(help="Input video.")],
@@ -143,42 +236,23 @@ def run_cmd(
             help='Ops, e.g. "denoise strength=5 | sharpen amount=0.6", or a .yaml/.json file.',
         ),
     ] = "identity",
-    codec: Annotated[
-        str, typer.Option(help="libx264|libx265|libvpx-vp9|libsvtav1|ffv1 (or h264, h265, vp9, av1).")
-    ] = "libx264",
-    crf: Annotated[float | None, typer.Option(help="Constant quality (codec's scale).")] = None,
-    bitrate: Annotated[float | None, typer.Option(help="Target bitrate in kbps (instead of --crf).")] = None,
+    codec: CodecOpt = "libx264",
+    crf: CrfOpt = None,
+    bitrate: BitrateOpt = None,
     preset: Annotated[
         str | None, typer.Option(help="Encoder preset (x264/x265: veryfast..slow; svt-av1: 0-13).")
     ] = None,
-    pix_fmt: Annotated[
-        str | None, typer.Option("--pix-fmt", help="Output pixel format; default: the source's.")
-    ] = None,
-    start: Annotated[str | None, typer.Option(help="Start time: seconds or [hh:]mm:ss[.frac].")] = None,
+    pix_fmt: PixFmtOpt = None,
+    start: StartOpt = None,
     duration: Annotated[
         str | None, typer.Option(help="Duration to process: seconds or [hh:]mm:ss[.frac].")
     ] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")] = False,
-    chunk_seconds: Annotated[
-        float | None,
-        typer.Option(
-            "--chunk-seconds",
-            help=f"Chunk length, cut on keyframes (default {DEFAULT_CHUNK_SECONDS:g}); 0 runs in one stream.",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes for chunks (default: one per core).")
-    ] = None,
-    threads_per_worker: Annotated[
-        int | None,
-        typer.Option(
-            "--threads-per-worker", help="Decoder/encoder/OpenCV threads per worker (default: cores/workers)."
-        ),
-    ] = None,
-    executor: Annotated[str, typer.Option(help="Where chunks run: local or ray.")] = "local",
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start one locally).")
-    ] = None,
+    chunk_seconds: ChunkSecondsOpt = None,
+    workers: WorkersOpt = None,
+    threads_per_worker: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
     job_dir: Annotated[
         Path | None,
         typer.Option(
@@ -188,58 +262,23 @@ def run_cmd(
     keep_chunks: Annotated[
         bool, typer.Option("--keep-chunks", help="Keep the segments after success.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a recipe of ops over a video, keeping fps, timestamps, color tags and audio.
 
     Videos longer than two chunks run as a resumable job in parallel worker processes: run the
     same command again (or `vidlab resume JOBDIR`) after a crash to redo only what is missing."""
-    from vidlab.pipeline.job import JobOptions, JobSpec, run_job
-
     spec = JobSpec(
         input=input,
         output=output,
         recipe=Recipe.parse(recipe),
         settings=EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt),
-        start=parse_time(start, "--start") if start else None,
-        duration=parse_time(duration, "--duration") if duration else None,
+        start=_time(start, "--start"),
+        duration=_time(duration, "--duration"),
         copy_audio=not no_audio,
     )
-    if chunk_seconds is not None and chunk_seconds < 0:
-        raise typer.BadParameter("must be >= 0", param_hint="--chunk-seconds")
-    if workers is not None and workers < 1:
-        raise typer.BadParameter("must be >= 1", param_hint="--workers")
-    seconds = DEFAULT_CHUNK_SECONDS if chunk_seconds is None else chunk_seconds
-    if threads_per_worker is not None and threads_per_worker < 1:
-        raise typer.BadParameter("must be >= 1", param_hint="--threads-per-worker")
-    asked = chunk_seconds is not None or workers is not None or job_dir is not None or keep_chunks
-    chunked = seconds > 0 and (asked or executor != "local" or _longer_than(input, 2 * seconds))
-    if not chunked and (executor != "local" or ray_address or job_dir or keep_chunks):
-        raise typer.BadParameter("--chunk-seconds 0 runs in one stream, without a job or executor")
-    with _progress_bar(not quiet, input.name) as update:
-        if chunked:
-            opts = JobOptions(
-                job_dir=job_dir,
-                chunk_seconds=seconds,
-                workers=workers,
-                executor=executor,
-                ray_address=ray_address,
-                keep_chunks=keep_chunks,
-                threads_per_worker=threads_per_worker,
-            )
-            result = run_job(spec, opts, on_progress=update)
-        else:
-            result = runner.run(
-                spec.input,
-                spec.output,
-                spec.recipe,
-                spec.settings,
-                start=spec.start,
-                duration=spec.duration,
-                copy_audio=spec.copy_audio,
-                on_progress=update,
-            )
-    _summary(result, quiet)
+    par = _Parallel(chunk_seconds, workers, threads_per_worker, executor, ray_address, job_dir, keep_chunks)
+    _summary(_execute(spec, par, quiet, input.name), quiet)
 
 
 def _longer_than(path: Path, seconds: float) -> bool:
@@ -256,6 +295,190 @@ def _summary(result: runner.RunResult, quiet: bool) -> None:
         out.print(
             f"wrote {result.output} ({result.frames} frames in {result.seconds:.1f}s, {result.fps:.1f} fps)"
         )
+
+
+StyleLevelOpt = Annotated[
+    str, typer.Option("--preset", "-p", help="Preset level per style: Speed, Balanced or Quality.")
+]
+StabilizeOpt = Annotated[
+    str,
+    typer.Option(
+        help="Temporal stabilizer: flow, edge, ema or none; 'preset' keeps the preset's own choice."
+    ),
+]
+EncoderPresetOpt = Annotated[
+    str | None, typer.Option("--encoder-preset", help="Encoder preset (x264/x265: veryfast..slow).")
+]
+
+
+def _style_recipe(style: str, level: str, stabilize: str) -> tuple[str, Recipe]:
+    from vidlab.pipeline.presets import find, with_stabilizer
+
+    preset = find(style, level)
+    return preset.name, with_stabilizer(preset.recipe(), stabilize)
+
+
+def _styles(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one style", param_hint="--style")
+    return list(dict.fromkeys(names))
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower() if path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm") else ".mp4"
+
+
+@app.command("stylize")
+def stylize_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Input videos.")],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the outputs.")],
+    style: Annotated[
+        str,
+        typer.Option("--style", "-s", help="Comma-separated styles: pencil, cartoon, comic, cinematic..."),
+    ] = "cartoon",
+    level: StyleLevelOpt = "Balanced",
+    stabilize: StabilizeOpt = "preset",
+    codec: CodecOpt = "libx264",
+    crf: CrfOpt = None,
+    bitrate: BitrateOpt = None,
+    encoder_preset: EncoderPresetOpt = None,
+    pix_fmt: PixFmtOpt = None,
+    chunk_seconds: ChunkSecondsOpt = None,
+    workers: WorkersOpt = None,
+    threads_per_worker: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylize videos in batch: one output per input and style, OUTDIR/NAME.STYLE.mp4.
+
+    Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
+    temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
+    recipes = [(s, *_style_recipe(s, level, stabilize)) for s in _styles(style)]
+    for path in inputs:
+        if not path.is_file():
+            raise UsageError("not a file" if path.exists() else "input not found", path)
+    outdir.mkdir(parents=True, exist_ok=True)
+    settings = EncodeSettings(
+        codec=codec, crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
+    )
+    par = _Parallel(chunk_seconds, workers, threads_per_worker, executor, ray_address)
+    for path in inputs:
+        for name, preset_name, recipe in recipes:
+            target = outdir / f"{path.stem}.{name.replace('/', '-')}{_suffix(path)}"
+            if not quiet:
+                line = f"{path.name} -> {target}  [{preset_name}: {recipe}]"
+                out.print(line, highlight=False, markup=False)
+            spec = JobSpec(input=path, output=target, recipe=recipe, settings=settings)
+            _summary(_execute(spec, par, quiet, f"{path.stem} {name}"), quiet)
+
+
+@app.command("preview")
+def preview_cmd(
+    input: Annotated[Path, typer.Argument(help="Input video.")],
+    style: Annotated[str, typer.Option("--style", "-s", help="One style (see `vidlab presets list`).")],
+    level: StyleLevelOpt = "Balanced",
+    stabilize: StabilizeOpt = "preset",
+    start: StartOpt = None,
+    duration: Annotated[str, typer.Option(help="Length of the clip (seconds or mm:ss).")] = "5",
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the clip and the PNG.")] = Path(
+        "."
+    ),
+    quiet: QuietOpt = False,
+) -> None:
+    """Try a style on a short clip: writes NAME.STYLE.preview.mp4 and a before/after PNG."""
+    from vidlab.preview import make_preview
+
+    names = _styles(style)
+    if len(names) != 1:
+        raise typer.BadParameter("preview takes one style", param_hint="--style")
+    preset_name, recipe = _style_recipe(names[0], level, stabilize)
+    length = _time(duration, "--duration")
+    if not length:
+        raise typer.BadParameter("must be > 0", param_hint="--duration")
+    outdir.mkdir(parents=True, exist_ok=True)
+    stem = f"{input.stem}.{names[0]}"
+    with _progress_bar(not quiet, f"preview {names[0]}") as update:
+        res = make_preview(
+            input,
+            recipe,
+            outdir / f"{stem}.preview.mp4",
+            outdir / f"{stem}.before_after.png",
+            start=_time(start, "--start"),
+            duration=length,
+            on_progress=update,
+        )
+    if not quiet:
+        out.print(f"{preset_name}: {recipe}", highlight=False)
+        out.print(f"clip:          {res.clip}  ({res.result.frames} frames)")
+        out.print(f"before/after:  {res.image}")
+
+
+presets_app = typer.Typer(
+    help="Style presets: list, show, export and import (user presets live in your config folder).",
+    no_args_is_help=True,
+)
+app.add_typer(presets_app, name="presets")
+
+
+@presets_app.command("list")
+def presets_list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List presets: style/level, where each comes from, what it does."""
+    from vidlab.pipeline.presets import all_presets, user_dir
+
+    presets = all_presets()
+    if as_json:
+        print(json.dumps([{**p.to_data(), "name": p.name, "source": p.source} for p in presets], indent=2))
+        return
+    t = Table(box=None, pad_edge=False)
+    for col in ("preset", "source", "description"):
+        t.add_column(col)
+    for p in presets:
+        t.add_row(p.name, p.source, p.description)
+    out.print(t)
+    out.print(f"user presets: {user_dir()}", highlight=False)
+
+
+@presets_app.command("show")
+def presets_show_cmd(
+    name: Annotated[str, typer.Argument(help="STYLE or STYLE/LEVEL.")],
+    level: StyleLevelOpt = "Balanced",
+) -> None:
+    """Print a preset as YAML, and its recipe in the compact form `vidlab run -r` takes."""
+    from vidlab.pipeline.presets import find
+
+    p = find(name, level)
+    print(f"# {p.name} ({p.source}{': ' + str(p.path) if p.source == 'user' else ''})")
+    print(p.to_yaml(), end="")
+    print(f"# vidlab run IN -o OUT -r {shlex.quote(str(p.recipe()))}")
+
+
+@presets_app.command("export")
+def presets_export_cmd(
+    name: Annotated[str, typer.Argument(help="STYLE or STYLE/LEVEL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File or folder to write.")],
+    level: StyleLevelOpt = "Balanced",
+) -> None:
+    """Write a preset to a YAML file you can edit and import back."""
+    from vidlab.pipeline.presets import export_preset, find
+
+    dest = export_preset(find(name, level), output)
+    out.print(f"wrote {dest}")
+
+
+@presets_app.command("import")
+def presets_import_cmd(
+    file: Annotated[Path, typer.Argument(help="A preset YAML (or a plain recipe with --style).")],
+    style: Annotated[str | None, typer.Option(help="Style name (overrides the file's).")] = None,
+    level: Annotated[str | None, typer.Option(help="Level (overrides the file's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a user preset of the same name.")] = False,
+) -> None:
+    """Validate a preset and add it to your user presets (same name as a shipped one overrides it)."""
+    from vidlab.pipeline.presets import import_preset
+
+    p = import_preset(file, style=style, level=level, force=force)
+    out.print(f"imported {p.name} -> {p.path}")
 
 
 @app.command("resume")

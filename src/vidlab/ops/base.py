@@ -18,6 +18,10 @@ from vidlab.errors import RecipeError
 from vidlab.frame import Frame
 from vidlab.io.probe import VideoInfo
 
+#: Stylizer sizes in pixels (stroke, dot cell, line width) are given at this frame height and
+#: scaled with the frame, so a look is the same at 720p and 4K.
+REFERENCE_HEIGHT = 1080
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

@@ -13,7 +13,15 @@ from vidlab.ops.base import Op
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "vidlab.ops"
-_BUILTIN_MODULES = ("vidlab.ops.basic", "vidlab.ops.temporal")
+_BUILTIN_MODULES = (
+    "vidlab.ops.basic",
+    "vidlab.ops.temporal",
+    "vidlab.ops.pencil",
+    "vidlab.ops.comic",
+    "vidlab.ops.cartoon",
+    "vidlab.ops.grade",
+    "vidlab.ops.stabilize",
+)
 
 _OPS: dict[str, type[Op]] = {}
 _loaded = False

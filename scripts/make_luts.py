@@ -1,0 +1,158 @@
+"""Generate the .cube LUTs that ship with vidlab, deterministically, from plain math.
+
+    .venv/bin/python scripts/make_luts.py            # (re)write src/vidlab/data/luts/*.cube
+    .venv/bin/python scripts/make_luts.py --check    # exit 1 if a shipped file differs
+    .venv/bin/python scripts/make_luts.py --out DIR  # write somewhere else
+
+Each look is a function from display-referred (sRGB-coded) RGB in 0..1 to RGB in 0..1, sampled
+on a 33^3 grid and written red-fastest with 4 decimals (5e-5, far below one 8-bit code value):
+
+- ``teal_orange``: teal shadows, orange highlights; skin hues keep most of their color.
+- ``bleach_bypass``: half the saturation, a luma overlay for contrast, crisp S-curve.
+- ``warm_film``: warm balance, lifted (warm) blacks, a soft filmic shoulder, a touch less chroma.
+- ``mono_silver``: panchromatic black and white with contrast and a faint cool silver tone.
+
+Only NumPy is needed; the output depends on nothing but this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+SIZE = 33
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "src" / "vidlab" / "data" / "luts"
+REC709 = np.array([0.2126, 0.7152, 0.0722])
+
+
+def luma(rgb: np.ndarray, weights: np.ndarray = REC709) -> np.ndarray:
+    return rgb @ weights
+
+
+def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def mix(a: np.ndarray, b: np.ndarray, t: float | np.ndarray) -> np.ndarray:
+    return a + (b - a) * t
+
+
+def s_curve(x: np.ndarray, amount: float, pivot: float = 0.5, k: float = 6.0) -> np.ndarray:
+    """Blend of identity and a logistic S through ``pivot`` normalized to fix 0 and 1."""
+    f = 1 / (1 + np.exp(-k * (x - pivot)))
+    f0 = 1 / (1 + np.exp(k * pivot))
+    f1 = 1 / (1 + np.exp(-k * (1 - pivot)))
+    return mix(x, (f - f0) / (f1 - f0), amount)
+
+
+def hue_sat(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HSV hue in degrees and saturation (0..1)."""
+    mx = rgb.max(axis=-1)
+    mn = rgb.min(axis=-1)
+    c = mx - mn
+    safe = np.where(c > 0, c, 1.0)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    h = np.where(mx == r, ((g - b) / safe) % 6, np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h = np.where(c > 0, h * 60.0, 0.0)
+    s = np.where(mx > 0, c / np.where(mx > 0, mx, 1.0), 0.0)
+    return h, s
+
+
+def teal_orange(rgb: np.ndarray) -> np.ndarray:
+    y = luma(rgb)
+    hue, sat = hue_sat(rgb)
+    dist = np.abs((hue - 25.0 + 180.0) % 360.0 - 180.0)
+    skin = np.exp(-((dist / 22.0) ** 2)) * smoothstep(0.08, 0.3, sat) * smoothstep(0.05, 0.3, y)
+    teal = np.array([-0.09, 0.02, 0.075])
+    orange = np.array([0.075, 0.012, -0.07])
+    w_shadow = smoothstep(0.0, 0.1, y) * (1 - smoothstep(0.25, 0.7, y))
+    w_high = smoothstep(0.45, 1.0, y) * (1 - smoothstep(0.92, 1.0, y) * 0.5)
+    shift = w_shadow[..., None] * teal + w_high[..., None] * orange
+    out = rgb + shift * (1 - 0.8 * skin)[..., None]
+    out = mix(luma(out)[..., None], out, 1.08)
+    return s_curve(out, 0.2)
+
+
+def bleach_bypass(rgb: np.ndarray) -> np.ndarray:
+    y = luma(rgb)[..., None]
+    desat = mix(y, rgb, 0.5)
+    overlay = np.where(y < 0.5, 2 * desat * y, 1 - 2 * (1 - desat) * (1 - y))
+    out = mix(desat, overlay, 0.7)
+    return s_curve(out, 0.25)
+
+
+def warm_film(rgb: np.ndarray) -> np.ndarray:
+    a = 0.6
+    shoulder = rgb * (1 + a) / (rgb + a)
+    out = mix(rgb, shoulder, 0.35)
+    out = out * np.array([1.04, 1.0, 0.9])
+    out = np.clip(out, 0.0, 1.0)
+    lift = np.array([0.06, 0.052, 0.04])
+    out = lift + (1 - lift) * out
+    y = luma(out)[..., None]
+    return mix(y, out, 0.9)
+
+
+def mono_silver(rgb: np.ndarray) -> np.ndarray:
+    y = luma(rgb, np.array([0.30, 0.59, 0.11]))
+    y = s_curve(y, 0.3)
+    tone = np.array([-0.01, 0.0, 0.014])
+    return y[..., None] + tone * (4 * y * (1 - y))[..., None]
+
+
+LOOKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "teal_orange": (teal_orange, "teal shadows, orange highlights, skin tones protected"),
+    "bleach_bypass": (bleach_bypass, "bleach bypass: desaturated and contrasty"),
+    "warm_film": (warm_film, "warm film: warm balance, lifted blacks, soft highlight roll-off"),
+    "mono_silver": (mono_silver, "black and white with a faint cool silver tone"),
+}
+
+
+def render(name: str) -> str:
+    """The .cube text of one look."""
+    fn, description = LOOKS[name]
+    g = np.linspace(0.0, 1.0, SIZE)
+    rgb = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1)  # [r][g][b]
+    out = np.clip(fn(rgb), 0.0, 1.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+    rows = out.transpose(2, 1, 0, 3).reshape(-1, 3)  # .cube lists red fastest
+    lines = [
+        f'TITLE "{name}"',
+        f"# vidlab {name}: {description}.",
+        "# Generated by scripts/make_luts.py (python scripts/make_luts.py); do not edit by hand.",
+        f"LUT_3D_SIZE {SIZE}",
+        "DOMAIN_MIN 0.0 0.0 0.0",
+        "DOMAIN_MAX 1.0 1.0 1.0",
+    ]
+    lines += [f"{r:.4f} {g_:.4f} {b:.4f}" for r, g_, b in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the .cube files")
+    parser.add_argument("--check", action="store_true", help="compare with the files instead of writing")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in LOOKS:
+        path = args.out / f"{name}.cube"
+        text = render(name)
+        if args.check:
+            if not path.is_file() or path.read_text(encoding="ascii") != text:
+                stale.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="ascii", newline="\n")
+        print(f"wrote {path}")
+    if stale:
+        print("out of date: " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

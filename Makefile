@@ -31,6 +31,7 @@ bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_transcode.py
 	$(BIN)/python benchmarks/bench_parallel.py
 	$(BIN)/python benchmarks/bench_styles.py
+	$(BIN)/python benchmarks/bench_flicker.py
 
 clean:
 	rm -rf $(VENV) vidlab-demo .pytest_cache build src/*.egg-info

@@ -27,6 +27,7 @@ from bench_transcode import OUT, machine, timed
 from vidlab.frame import Frame
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.reader import VideoReader
+from vidlab.ops.grade import read_cube, resolve_lut
 from vidlab.pipeline.recipe import Recipe
 from vidlab.samples import generate
 
@@ -83,6 +84,38 @@ def bgr(fn):
     return lambda rgb: fn(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def naive_cartoon(rgb: np.ndarray) -> np.ndarray:
+    """The textbook recipe at full resolution: bilateral, k-means on every pixel, threshold edges."""
+    smooth = cv2.bilateralFilter(rgb, 9, 75, 75)
+    data = smooth.reshape(-1, 3).astype(np.float32)
+    crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
+    _, labels, centers = cv2.kmeans(data, 8, None, crit, 1, cv2.KMEANS_PP_CENTERS)
+    flat = centers.astype(np.uint8)[labels.ravel()].reshape(rgb.shape)
+    gray = cv2.medianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), 7)
+    edges = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 2)
+    return cv2.bitwise_and(flat, flat, mask=edges)
+
+
+def naive_lut(table: np.ndarray):
+    """Trilinear 3D LUT computed per pixel in NumPy floats (what a straightforward port does)."""
+    n = table.shape[0]
+
+    def apply(rgb: np.ndarray) -> np.ndarray:
+        x = rgb.astype(np.float32) * ((n - 1) / 255.0)
+        i = np.minimum(x.astype(np.int32), n - 2)
+        f = x - i
+        r, g, b = i[..., 0], i[..., 1], i[..., 2]
+        fr, fg, fb = f[..., 0:1], f[..., 1:2], f[..., 2:3]
+        out = 0
+        for dr, wr in ((0, 1 - fr), (1, fr)):
+            for dg, wg in ((0, 1 - fg), (1, fg)):
+                for db, wb in ((0, 1 - fb), (1, fb)):
+                    out = out + table[r + dr, g + dg, b + db] * (wr * wg * wb)
+        return np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    return apply
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=60)
@@ -102,10 +135,12 @@ def main() -> None:
                 lambda x: cv2.pencilSketch(x, sigma_s=60, sigma_r=0.07, shade_factor=0.05)
             ),
             "cv2.stylization": bgr(lambda x: cv2.stylization(x, sigma_s=60, sigma_r=0.45)),
+            "naive bilateral+k-means cartoon": naive_cartoon,
+            "naive NumPy trilinear LUT 33^3": naive_lut(read_cube(resolve_lut("teal_orange")).table),
         }
         for name, fn in peers.items():
             res["peers"][name] = opencv_fps(fn, images)
-            print(f"  {name:<22} {res['peers'][name]:7.2f} fps  (OpenCV built-in, {len(images)} frames)")
+            print(f"  {name:<32} {res['peers'][name]:7.2f} fps  (peer, {len(images)} frames)")
         sketch = res["peers"]["cv2.pencilSketch"]
         styl = res["peers"]["cv2.stylization"]
         for label, text, target in OPS:

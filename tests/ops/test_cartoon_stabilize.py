@@ -168,8 +168,8 @@ def test_flow_helpers_follow_a_known_shift(motion_clip):
 
 
 def test_stateful_ops_declare_their_preroll():
-    assert Cartoon().preroll() == 3 * Cartoon().palette_period
-    assert Cartoon(palette_period=10, palette_fade=5).preroll() == 30
+    assert Cartoon().preroll() == 2 * Cartoon().palette_period + Cartoon().palette_fade
+    assert Cartoon(palette_period=10, palette_fade=5).preroll() == 25
     fs = Recipe.parse("flow_stabilize strength=0.5").ops[0]
     assert 0.5 ** fs.preroll() <= 1 / 256
     assert (

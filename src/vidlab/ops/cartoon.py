@@ -10,7 +10,7 @@ scene cut. An anchor's fit starts from a fresh fit of the anchor before it, so c
 palettes are neighbours rather than unrelated local optima. After an anchor, the previous
 palette fades into the new one over ``palette_fade`` frames, each colour into its nearest
 successor, so the palette drifts slowly and never jumps, except at a cut, where it resets. A
-frame's palette depends only on the last three anchors, which is the declared pre-roll.
+frame's palette depends only on the last three anchors, which bounds the declared pre-roll.
 """
 
 from __future__ import annotations
@@ -166,8 +166,10 @@ class Cartoon(TemporalOp):
             raise RecipeError("op 'cartoon': palette_fade must be <= palette_period")
 
     def preroll(self) -> int:
-        """A palette depends on the last three anchors (fade source, warm start, current)."""
-        return 3 * self.palette_period
+        """A frame's palette is fitted at the last anchor, warm-started from a fresh fit at the
+        one before, and during a fade also needs the palette before that: so the history
+        reaches two periods plus the fade back."""
+        return 2 * self.palette_period + self.palette_fade
 
     # -- per-frame pieces ------------------------------------------------------------------------
 

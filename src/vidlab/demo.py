@@ -1,5 +1,5 @@
-"""``vidlab demo``: generate a sample, run a recipe on it, write the output, a before/after
-image and a JSON report."""
+"""``vidlab demo``: generate a sample, run a recipe on it, stylize it in every shipped style,
+and write the outputs, a before/after image, a contact sheet of the styles and a JSON report."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from vidlab import __version__
@@ -21,13 +22,53 @@ from vidlab.samples import generate
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
 
 
+DEMO_STYLES = ("pencil", "cartoon", "comic", "cinematic")
+
+
 @dataclass(frozen=True)
 class DemoResult:
     sample: Path
     output: Path
     comparison: Path
+    styles: dict[str, Path]
+    contact_sheet: Path
     report: Path
     report_data: dict
+
+
+def _stylize(sample: Path, outdir: Path, mid: Fraction, on_progress: ProgressCallback | None) -> dict:
+    """Each shipped style's Balanced preset over the sample; returns report entries."""
+    from vidlab.pipeline.presets import find
+
+    outdir.mkdir(exist_ok=True)
+    entries = {}
+    for style in DEMO_STYLES:
+        preset = find(style)
+        target = outdir / f"{sample.stem}.{style}.mp4"
+        result = run(sample, target, preset.recipe(), on_progress=on_progress)
+        info = probe(target)
+        entries[style] = {
+            "output": str(target),
+            "preset": preset.name,
+            "recipe": str(preset.recipe()),
+            "fps": round(result.fps, 2),
+            "frames_kept": info.frame_count == result.source.frame_count,
+            "timing_kept": (info.fps, info.duration) == (result.source.fps, result.source.duration),
+            "frame": frame_at(target, mid),
+        }
+    return entries
+
+
+def _contact_sheet(source: np.ndarray, styled: dict[str, np.ndarray]) -> np.ndarray:
+    """The source and each style's middle frame, at half size, in a grid with white gaps."""
+    tiles = [
+        cv2.resize(t, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA) for t in [source, *styled.values()]
+    ]
+    while len(tiles) % 3:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [before_after(before_after(a, b), c) for a, b, c in zip(*[iter(tiles)] * 3, strict=True)]
+    gap = np.full((8, rows[0].shape[1], 3), 255, np.uint8)
+    return np.concatenate([x for r in rows for x in (r, gap)][:-1], axis=0)
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -54,6 +95,9 @@ def run_demo(
     before, after = frame_at(sample, mid), frame_at(output, mid)
     comparison = outdir / "before_after.png"
     write_png(comparison, before_after(before, after))
+    styles = _stylize(sample, outdir / "styles", mid, on_progress)
+    sheet = outdir / "styles.png"
+    write_png(sheet, _contact_sheet(before, {k: v.pop("frame") for k, v in styles.items()}))
 
     data = {
         "vidlab": __version__,
@@ -71,8 +115,20 @@ def run_demo(
             "size_kept": (out_info.width, out_info.height) == (result.source.width, result.source.height),
             "audio_streams": len(out_info.audio),
             "psnr_mid_frame_vs_input_db": round(_psnr(before, after), 2),
+            "styles_keep_frames_and_timing": all(
+                v["frames_kept"] and v["timing_kept"] for v in styles.values()
+            ),
         },
+        "styles": styles,
     }
     report = outdir / "report.json"
     report.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return DemoResult(sample=sample, output=output, comparison=comparison, report=report, report_data=data)
+    return DemoResult(
+        sample=sample,
+        output=output,
+        comparison=comparison,
+        styles={k: Path(v["output"]) for k, v in styles.items()},
+        contact_sheet=sheet,
+        report=report,
+        report_data=data,
+    )

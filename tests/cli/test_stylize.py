@@ -57,10 +57,16 @@ def test_stylize_bad_arguments_give_one_line(sample_mp4: Path, tmp_path: Path, a
     assert not (tmp_path / "o").exists()
 
 
-def test_stylize_missing_input(tmp_path: Path):
-    res = run_cli("stylize", tmp_path / "nope.mp4", "-o", tmp_path / "o", "-s", "pencil")
+def test_stylize_checks_every_input_first(sample_mp4: Path, tmp_path: Path):
+    res = run_cli("stylize", sample_mp4, tmp_path / "nope.mp4", "-o", tmp_path / "o", "-s", "pencil")
     assert res.returncode == 2 and "input not found" in res.stderr and "nope.mp4" in res.stderr
     assert "Traceback" not in res.stderr
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    res = run_cli("stylize", sample_mp4, text, "-o", tmp_path / "o", "-s", "pencil")
+    assert res.returncode == 1 and "notes.mp4" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # no output made for the good input either
 
 
 def test_preview_writes_clip_and_before_after(sample_mp4: Path, tmp_path: Path):

@@ -356,9 +356,10 @@ def stylize_cmd(
     Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
     temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
     recipes = [(s, *_style_recipe(s, level, stabilize)) for s in _styles(style)]
-    for path in inputs:
+    for path in inputs:  # check every input before the first long run starts
         if not path.is_file():
             raise UsageError("not a file" if path.exists() else "input not found", path)
+        probe(path, count_frames=False)
     outdir.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(
         codec=codec, crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
@@ -622,6 +623,9 @@ def demo_cmd(
         f"output:        {res.output}  ({res.report_data['frames']} frames, {res.report_data['fps']} fps)"
     )
     out.print(f"before/after:  {res.comparison}")
+    for style, path in res.styles.items():
+        out.print(f"{style + ':':<15}{path}  ({res.report_data['styles'][style]['preset']})", highlight=False)
+    out.print(f"styles sheet:  {res.contact_sheet}")
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)
 

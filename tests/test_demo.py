@@ -1,0 +1,24 @@
+"""`vidlab demo` end to end on a small sample: outputs, styles and a report whose checks hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+
+from vidlab.demo import DEMO_STYLES, run_demo
+from vidlab.io.probe import probe
+
+
+def test_demo_writes_outputs_styles_and_report(tmp_path: Path):
+    res = run_demo(tmp_path, frames=12, size=(320, 180))
+    data = json.loads(res.report.read_text())
+    assert all(v is True or (isinstance(v, int | float) and v > 0) for v in data["checks"].values()), data
+    assert probe(res.output).frame_count == 12
+    assert set(res.styles) == set(DEMO_STYLES)
+    for path in res.styles.values():
+        info = probe(path)
+        assert (info.width, info.height, info.frame_count) == (320, 180, 12)
+    sheet = cv2.imread(str(res.contact_sheet))
+    assert sheet.shape == (2 * 90 + 8, 3 * 160 + 16, 3)  # source + 4 styles + one blank, at half size

@@ -482,6 +482,54 @@ def presets_import_cmd(
     out.print(f"imported {p.name} -> {p.path}")
 
 
+@app.command("metrics")
+def metrics_cmd(
+    reference: Annotated[Path, typer.Argument(help="Reference (original) video.")],
+    distorted: Annotated[Path, typer.Argument(help="Distorted (encoded/processed) video.")],
+    vmaf: Annotated[bool, typer.Option("--vmaf", help="Also compute VMAF (libvmaf, default model).")] = False,
+    extra: Annotated[
+        bool, typer.Option("--extra", help="Also sharpness, edge coherence and temporal instability (RGB).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print per-frame JSON with a global block.")
+    ] = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write per-frame rows to this CSV file.")
+    ] = None,
+    offset: Annotated[
+        int, typer.Option(help="Frames the distorted video is late by (negative: the reference is).")
+    ] = 0,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", help="Compare at most N frames.")] = None,
+) -> None:
+    """Full-reference quality: PSNR and SSIM per plane (FFmpeg's definitions), MSE, VMAF.
+
+    The distorted video is scaled to the reference's size when they differ. Pooled over frames
+    as mean, harmonic mean, min, max and 5th percentile."""
+    from vidlab.fsutil import write_atomic
+    from vidlab.metrics.quality import quality
+
+    if max_frames is not None and max_frames < 1:
+        raise typer.BadParameter("must be >= 1", param_hint="--max-frames")
+    report = quality(reference, distorted, vmaf=vmaf, extra=extra, offset=offset, max_frames=max_frames)
+    if csv_file is not None:
+        write_atomic(csv_file, report.to_csv().encode())
+    if as_json:
+        print(report.to_json())
+        return
+    t = Table(box=None, pad_edge=False)
+    for col in ("metric", "mean", "harmonic", "min", "max", "p5"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for keys in report.global_().values():
+        for key, stats in keys.items():
+            if key.startswith(("integer_", "VMAF_")):
+                continue  # libvmaf's internal features: in --json
+            t.add_row(key, *(f"{stats[s]:.4f}" for s in ("mean", "harmonic_mean", "min", "max", "p5")))
+    out.print(f"{report.frames} frames: {distorted} against {reference}", highlight=False)
+    out.print(t)
+    if csv_file is not None:
+        out.print(f"wrote {csv_file}")
+
+
 @app.command("resume")
 def resume_cmd(
     job_dir: Annotated[Path, typer.Argument(help="A job folder made by `vidlab run`.")],

@@ -1,0 +1,1 @@
+"""Codec lab: encode/decode sweeps, RD curves, BD-rate, enhancer comparison, reports."""

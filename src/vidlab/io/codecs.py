@@ -4,6 +4,7 @@ pixel format an output gets when the user does not name one."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 
 import av
@@ -12,6 +13,10 @@ from vidlab.errors import UsageError
 from vidlab.io.colors import bit_depth, is_rgb_format
 
 log = logging.getLogger(__name__)
+
+# SVT-AV1 prints a banner and its configuration on stderr at every encoder start unless told
+# otherwise (1: errors only); a user's own SVT_LOG setting wins.
+os.environ.setdefault("SVT_LOG", "1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,12 +162,15 @@ class Alignment:
 
 def align(reference: Path, distorted: Path, offset: int = 0, max_frames: int | None = None) -> Alignment:
     """Check both inputs and pair their frames. ``offset`` > 0 means the distorted stream is
-    late by that many frames (its first ``offset`` frames are dropped); < 0, the reference is."""
+    late by that many frames (its first ``offset`` frames are dropped); < 0, the reference is.
+    The frame counts must match, unless ``max_frames`` asks for a prefix both have."""
     ref, dist = probe(reference), probe(distorted)
     skip_ref, skip_dist = max(0, -offset), max(0, offset)
     n_ref, n_dist = ref.frame_count - skip_ref, dist.frame_count - skip_dist
     if min(n_ref, n_dist) <= 0:
         raise UsageError(f"offset {offset} leaves no frames to compare")
+    if max_frames is not None and min(n_ref, n_dist) >= max_frames:
+        return Alignment(ref, dist, skip_ref, skip_dist, max_frames)  # the first N frames of both
     if n_ref != n_dist:
         hint = "" if offset else " (use --offset N to align a delayed stream)"
         raise MediaError(

@@ -21,6 +21,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.cartoon",
     "vidlab.ops.grade",
     "vidlab.ops.stabilize",
+    "vidlab.ops.enhance",
 )
 
 _OPS: dict[str, type[Op]] = {}

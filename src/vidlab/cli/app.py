@@ -24,16 +24,16 @@ from rich.table import Table
 
 from vidlab import __version__
 from vidlab.errors import UsageError, VidlabError
-from vidlab.io.codecs import EncodeSettings
-from vidlab.io.probe import VideoInfo, probe
-from vidlab.pipeline import runner
-from vidlab.pipeline.chunks import DEFAULT_CHUNK_SECONDS
-from vidlab.pipeline.job import JobSpec
-from vidlab.pipeline.recipe import Recipe
+from vidlab.pipeline.defaults import DEFAULT_CHUNK_SECONDS
 from vidlab.timeparse import parse_rate, parse_size, parse_time
 
+# The library loads per command (a command that measures pays only for what it uses).
 if TYPE_CHECKING:
+    from vidlab.io.probe import VideoInfo
     from vidlab.lab.codec import QualitySummary
+    from vidlab.pipeline import runner
+    from vidlab.pipeline.job import JobSpec
+    from vidlab.pipeline.recipe import Recipe
 
 app = typer.Typer(
     name="vidlab",
@@ -131,6 +131,8 @@ def probe_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Describe a video: size, SAR, rotation, exact fps, frames, pixel format, color, audio."""
+    from vidlab.io.probe import probe
+
     info = probe(file)
     if as_json:
         print(json.dumps(info.to_dict(), indent=2))
@@ -184,6 +186,7 @@ class _Parallel:
 
 def _execute(spec: JobSpec, par: _Parallel, quiet: bool, label: str) -> runner.RunResult:
     """Run one spec as a resumable chunked job (long inputs, or when asked) or as one stream."""
+    from vidlab.pipeline import runner
     from vidlab.pipeline.job import JobOptions, run_job
 
     if par.chunk_seconds is not None and par.chunk_seconds < 0:
@@ -271,6 +274,10 @@ def run_cmd(
 
     Videos longer than two chunks run as a resumable job in parallel worker processes: run the
     same command again (or `vidlab resume JOBDIR`) after a crash to redo only what is missing."""
+    from vidlab.io.codecs import EncodeSettings
+    from vidlab.pipeline.job import JobSpec
+    from vidlab.pipeline.recipe import Recipe
+
     spec = JobSpec(
         input=input,
         output=output,
@@ -288,6 +295,8 @@ def _longer_than(path: Path, seconds: float) -> bool:
     if not path.is_file():
         return False  # let the runner report the problem
     try:
+        from vidlab.io.probe import probe
+
         return probe(path, count_frames=False).duration > seconds
     except VidlabError:
         return False
@@ -358,6 +367,10 @@ def stylize_cmd(
 
     Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
     temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
+    from vidlab.io.codecs import EncodeSettings
+    from vidlab.io.probe import probe
+    from vidlab.pipeline.job import JobSpec
+
     recipes = [(s, *_style_recipe(s, level, stabilize)) for s in _styles(style)]
     for path in inputs:  # check every input before the first long run starts
         if not path.is_file():

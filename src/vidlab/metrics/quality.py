@@ -31,6 +31,7 @@ from av.filter import Graph
 from vidlab.errors import MediaError, UsageError
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.probe import VideoInfo, open_input, probe
+from vidlab.stages import Stages
 
 # Frame metadata keys the filters export, and the names we report them under.
 _PSNR_KEYS = {
@@ -210,11 +211,34 @@ def _filter_metrics(
 ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     """Run ``psnr`` and/or ``ssim`` over the aligned pairs. The distorted video is scaled
     (bicubic) and converted to the reference's size and pixel format when they differ."""
-    ref_frames = _frames(reference, al.skip_ref, al.count, threads)
-    dist_frames = _frames(distorted, al.skip_dist, al.count, threads)
-    first_ref, first_dist = next(ref_frames), next(dist_frames)
+    # Each input decodes on its own thread (as the ffmpeg CLI does) while this one filters.
+    stages = Stages(queue_size=8)
+    try:
+        return _run_filters(stages, al, reference, distorted, want_psnr, want_ssim, threads)
+    finally:
+        stages.stop()
+
+
+def _run_filters(
+    stages: Stages,
+    al: Alignment,
+    reference: Path,
+    distorted: Path,
+    want_psnr: bool,
+    want_ssim: bool,
+    threads: int,
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    per_input = max(1, threads // 2)
+    ref_q = stages.stage("decode-ref", lambda: _frames(reference, al.skip_ref, al.count, per_input))
+    dist_q = stages.stage("decode-dist", lambda: _frames(distorted, al.skip_dist, al.count, per_input))
+    ref_frames, dist_frames = stages.drain(ref_q), stages.drain(dist_q)
+    first_ref, first_dist = next(ref_frames, None), next(dist_frames, None)
+    if first_ref is None or first_dist is None:
+        _raise_stage_error(stages)
+        raise MediaError("no frames decoded", reference if first_ref is None else distorted)
 
     graph = Graph()
+    graph.threads = 1  # the two decoders already keep the cores busy; slices would only contend
     src_d = graph.add_buffer(
         width=first_ref.width, height=first_ref.height, format=first_ref.format.name, time_base=_PAIR_TB
     )
@@ -265,12 +289,18 @@ def _filter_metrics(
         src_d.push(fd)
         src_r.push(fr)
         drain()
+    _raise_stage_error(stages)
     src_d.push(None)
     src_r.push(None)
     drain()
     if len(psnr_rows or ssim_rows) != al.count:
         raise MediaError(f"decoded {len(psnr_rows or ssim_rows)} frame pairs, expected {al.count}", distorted)
     return psnr_rows, ssim_rows
+
+
+def _raise_stage_error(stages: Stages) -> None:
+    if stages.errors:
+        raise stages.errors[0]
 
 
 def _chain(first: av.VideoFrame, rest: Iterator[av.VideoFrame]) -> Iterator[av.VideoFrame]:

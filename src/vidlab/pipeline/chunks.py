@@ -26,8 +26,6 @@ from vidlab.io.writer import VideoWriter, is_mov_family, stream_time_base
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import stream
 
-DEFAULT_CHUNK_SECONDS = 10.0
-
 
 @dataclass(frozen=True, slots=True)
 class Chunk:

@@ -26,7 +26,6 @@ from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.segments import FrameIndex, index_frames, stitch
 from vidlab.io.writer import check_output_path
 from vidlab.pipeline.chunks import (
-    DEFAULT_CHUNK_SECONDS,
     Chunk,
     ChunkResult,
     ChunkTask,
@@ -34,6 +33,7 @@ from vidlab.pipeline.chunks import (
     plan_chunks,
     segment_shift,
 )
+from vidlab.pipeline.defaults import DEFAULT_CHUNK_SECONDS
 from vidlab.pipeline.executors import make_executor
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import Progress, ProgressCallback, RunResult

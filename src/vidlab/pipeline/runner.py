@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 from vidlab.errors import UsageError
 from vidlab.frame import Frame
@@ -24,10 +21,9 @@ from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter
 from vidlab.pipeline.recipe import Recipe
+from vidlab.stages import Stages
 
 log = logging.getLogger(__name__)
-
-_END = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,66 +50,6 @@ class RunResult:
     fps: float
     source: VideoInfo
     target: VideoInfo
-
-
-class _Pipeline:
-    """Threads joined by bounded queues. The first error anywhere cancels every stage."""
-
-    def __init__(self, queue_size: int) -> None:
-        self.queue_size = queue_size
-        self.cancel = threading.Event()
-        self.errors: list[BaseException] = []
-        self.threads: list[threading.Thread] = []
-
-    def _put(self, q: queue.Queue[Any], item: Any) -> bool:
-        while not self.cancel.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def drain(self, q: queue.Queue[Any]) -> Iterator[Any]:
-        while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
-                if self.cancel.is_set():
-                    return
-                continue
-            if item is _END:
-                return
-            yield item
-
-    def stage(self, name: str, produce: Callable[[], Iterable[Any]]) -> queue.Queue[Any]:
-        """Run ``produce()`` on a thread, feeding its items into a new bounded queue."""
-        out: queue.Queue[Any] = queue.Queue(maxsize=self.queue_size)
-
-        def work() -> None:
-            try:
-                for item in produce():
-                    if not self._put(out, item):
-                        return
-            except BaseException as exc:
-                self.errors.append(exc)
-                self.cancel.set()
-            finally:
-                if not self.cancel.is_set():
-                    self._put(out, _END)
-
-        t = threading.Thread(target=work, name=f"vidlab-{name}", daemon=True)
-        self.threads.append(t)
-        t.start()
-        return out
-
-    def map(self, name: str, source: queue.Queue[Any], fn: Callable[[Any], Any]) -> queue.Queue[Any]:
-        return self.stage(name, lambda: (fn(x) for x in self.drain(source)))
-
-    def stop(self) -> None:
-        self.cancel.set()
-        for t in self.threads:
-            t.join(timeout=5)
 
 
 def run(
@@ -185,7 +121,7 @@ def stream(
     then close the writer. Frames the recipe outputs outside ``window`` (``[begin, end)``
     seconds; a chunk's pre-roll and look-ahead) are dropped. Returns the frames written; on any
     error the writer is aborted and the first error raised."""
-    pipe = _Pipeline(queue_size)
+    pipe = Stages(queue_size)
 
     def processed() -> Iterator[Frame]:
         frames = recipe.process(pipe.drain(rgb))

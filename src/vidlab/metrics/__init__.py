@@ -3,23 +3,21 @@ frames. Submodules load on first use, so ``vidlab metrics`` does not pay for opt
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vidlab.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from vidlab.metrics.quality import QualityReport, quality
+    from vidlab.metrics.quality import QualityReport
     from vidlab.metrics.temporal import TemporalInstability, temporal_instability
 
 _LAZY = {
     "QualityReport": "vidlab.metrics.quality",
-    "quality": "vidlab.metrics.quality",
     "TemporalInstability": "vidlab.metrics.temporal",
     "temporal_instability": "vidlab.metrics.temporal",
 }
-__all__ = ["QualityReport", "TemporalInstability", "quality", "temporal_instability"]
+# (The ``quality()`` function lives in ``vidlab.metrics.quality``; a package attribute of the
+# same name would be shadowed by the submodule itself.)
+__all__ = ["QualityReport", "TemporalInstability", "temporal_instability"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vidlab.metrics' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

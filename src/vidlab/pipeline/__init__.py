@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vidlab.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from vidlab.pipeline.recipe import Recipe
@@ -17,8 +18,4 @@ _LAZY = {
 }
 __all__ = ["Progress", "Recipe", "RunResult", "run"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vidlab.pipeline' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

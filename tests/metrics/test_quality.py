@@ -73,6 +73,24 @@ def test_vmaf_matches_the_ffmpeg_cli(sample_mp4: Path, distorted: Path, tmp_path
     assert 0 < ours.global_()["vmaf"]["vmaf"]["mean"] < 100
 
 
+def test_vmaf_pass_gives_the_same_psnr_and_ssim(sample_mp4: Path, distorted: Path, tmp_path: Path):
+    """With --vmaf, PSNR/SSIM come from the same ffmpeg pass: identical to the in-process path,
+    also when the distorted video is scaled and delayed."""
+    small = tmp_path / "small.mkv"
+    run(
+        sample_mp4,
+        small,
+        Recipe.parse("resize width=160"),
+        EncodeSettings(codec="ffv1"),
+        start=Fraction(2, 30),
+    )
+    for dist, offset in ((distorted, 0), (small, -2)):
+        plain = quality(sample_mp4, dist, offset=offset)
+        both = quality(sample_mp4, dist, vmaf=True, offset=offset)
+        assert len(both.vmaf) == len(both.psnr) == len(plain.psnr)
+        assert both.psnr == plain.psnr and both.ssim == plain.ssim
+
+
 def test_identical_inputs_give_infinite_psnr(sample_mp4: Path):
     r = quality(sample_mp4, sample_mp4)
     assert all(math.isinf(row["psnr_y"]) and row["mse_y"] == 0 for row in r.psnr)

@@ -315,20 +315,37 @@ def _escape(path: str) -> str:
     return path.replace("\\", "\\\\").replace(":", "\\:").replace("'", "\\'")
 
 
-def _vmaf(al: Alignment, reference: Path, distorted: Path, threads: int) -> list[dict[str, float]]:
+def _vmaf(
+    al: Alignment, reference: Path, distorted: Path, threads: int, psnr: bool, ssim: bool
+) -> tuple[list[dict[str, float]], list[dict[str, float]], list[dict[str, float]]]:
+    """VMAF per frame from the ffmpeg binary's libvmaf, and in the same pass (it costs almost
+    nothing beside VMAF) the ``psnr``/``ssim`` filters' values, read back from the frames'
+    metadata: (vmaf rows, psnr rows, ssim rows)."""
     tmp = Path(tempfile.mkdtemp(prefix="vidlab-vmaf-"))
     try:
-        log = tmp / "vmaf.json"
+        log, meta = tmp / "vmaf.json", tmp / "meta.txt"
         size = (
             f",scale={al.ref.width}:{al.ref.height}:flags=bicubic"
             if ((al.dist.width, al.dist.height) != (al.ref.width, al.ref.height))
             else ""
         )
         fmt = al.ref.pix_fmt
-        graph = (
-            f"[0:v]select=gte(n\\,{al.skip_dist}),setpts=N/TB{size},format={fmt}[d];"
-            f"[1:v]select=gte(n\\,{al.skip_ref}),setpts=N/TB,format={fmt}[r];"
-            f"[d][r]libvmaf=log_fmt=json:log_path={_escape(str(log))}:n_threads={threads}"
+        filters = [f for f, on in (("psnr", psnr), ("ssim", ssim)) if on]
+        refs = [f"[r{i}]" for i in range(len(filters) + 1)]
+        chain, node = [], "[d]"
+        for i, f in enumerate(filters):
+            chain.append(f"{node}{refs[i]}{f}[m{i}]")
+            node = f"[m{i}]"
+        vmaf = f"{node}{refs[-1]}libvmaf=log_fmt=json:log_path={_escape(str(log))}:n_threads={threads}"
+        if filters:
+            vmaf += f",metadata=mode=print:file={_escape(str(meta))}"
+        graph = ";".join(
+            [
+                f"[0:v]select=gte(n\\,{al.skip_dist}),setpts=N/TB{size},format={fmt}[d]",
+                f"[1:v]select=gte(n\\,{al.skip_ref}),setpts=N/TB,format={fmt},split={len(refs)}{''.join(refs)}",
+                *chain,
+                vmaf,
+            ]
         )
         cmd = [
             ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(distorted), "-i", str(reference),
@@ -338,10 +355,30 @@ def _vmaf(al: Alignment, reference: Path, distorted: Path, threads: int) -> list
         if done.returncode != 0 or not log.is_file():
             tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise MediaError(f"libvmaf failed: {tail}", distorted)
-        frames = json.loads(log.read_text())["frames"]
+        frames = json.loads(log.read_text())["frames"][: al.count]
+        # (the filters may see one frame more than -frames:v lets through to the output)
+        blocks = _metadata_blocks(meta.read_text())[: len(frames)] if filters else []
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [{"n": f["frameNum"] + 1, **f["metrics"]} for f in frames[: al.count]]
+    vmaf_rows = [{"n": f["frameNum"] + 1, **f["metrics"]} for f in frames]
+    psnr_rows = [{"n": i, **{v: float(b[k]) for k, v in _PSNR_KEYS.items()}} for i, b in enumerate(blocks, 1)]
+    ssim_rows = [{"n": i, **{v: float(b[k]) for k, v in _SSIM_KEYS.items()}} for i, b in enumerate(blocks, 1)]
+    if filters and len(blocks) < len(frames):
+        raise MediaError(f"read {len(blocks)} frames of metrics, expected {len(frames)}", distorted)
+    return vmaf_rows, psnr_rows if psnr else [], ssim_rows if ssim else []
+
+
+def _metadata_blocks(text: str) -> list[dict[str, str]]:
+    """Frames printed by ffmpeg's ``metadata=mode=print``: a ``frame:N ...`` line, then
+    ``key=value`` lines."""
+    blocks: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if line.startswith("frame:"):
+            blocks.append({})
+        elif "=" in line and blocks:
+            key, _, value = line.partition("=")
+            blocks[-1][key.strip()] = value.strip()
+    return blocks
 
 
 # -- the public entry point ------------------------------------------------------------------------
@@ -365,10 +402,10 @@ def quality(
     al = align(ref, dist, offset, max_frames)
     threads = threads or os.cpu_count() or 1
     report = QualityReport(ref, dist, offset)
-    if psnr or ssim:
+    if vmaf:  # one ffmpeg pass for everything
+        report.vmaf, report.psnr, report.ssim = _vmaf(al, ref, dist, threads, psnr, ssim)
+    elif psnr or ssim:
         report.psnr, report.ssim = _filter_metrics(al, ref, dist, psnr, ssim, threads)
-    if vmaf:
-        report.vmaf = _vmaf(al, ref, dist, threads)
     if extra:
         from vidlab.metrics.image import extra_metrics
 

@@ -40,7 +40,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from bench_transcode import OUT, frames_of, machine, timed
+from bench_transcode import OUT, ffmpeg_x264, frames_of, machine, timed
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.metrics.quality import quality
 from vidlab.samples import generate
@@ -58,9 +58,7 @@ def make_pair(frames: int, crf: int) -> tuple[Path, Path]:
         generate(ref, frames=frames, size=(1280, 720), fps=30, crf=18)
     if not dist.exists():
         print(f"encoding {dist.name} (libx264 veryfast CRF {crf}) ...", flush=True)
-        subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(ref), "-an",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), str(dist)],
-                       check=True)  # fmt: skip
+        subprocess.run(ffmpeg_x264(ref, dist, crf=crf, audio=False), check=True)
     return ref, dist
 
 

@@ -18,8 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench_transcode import OUT, concat, frames_of, machine, timed
-from vidlab.io.ffmpeg import ffmpeg_exe
+from bench_transcode import OUT, concat, ffmpeg_x264, frames_of, machine, timed
 from vidlab.samples import generate
 
 HEAVY = "denoise strength=5 search=7"
@@ -56,23 +55,9 @@ def speedup(repeat: int) -> dict[str, dict[str, float]]:
         "vidlab 1 worker x 2 threads": vidlab(
             src, OUT / "p3.mp4", HEAVY, *chunked, "1", "--threads-per-worker", "2"
         ),
-        "ffmpeg -vf nlmeans (2 threads)": [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            "-vf",
-            "nlmeans=s=5:p=5:r=7",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-c:a",
-            "copy",
-            str(OUT / "p_ff.mp4"),
-        ],
+        "ffmpeg -vf nlmeans (2 threads)": ffmpeg_x264(
+            src, OUT / "p_ff.mp4", crf=None, vf="nlmeans=s=5:p=5:r=7"
+        ),
     }
     results = {}
     for label, cmd in runs.items():

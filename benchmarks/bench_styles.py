@@ -23,9 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench_transcode import OUT, machine, timed
+from bench_transcode import OUT, ffmpeg_x264, machine, timed
 from vidlab.frame import Frame
-from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.reader import VideoReader
 from vidlab.ops.grade import read_cube, resolve_lut
 from vidlab.pipeline.recipe import Recipe
@@ -154,8 +153,7 @@ def main() -> None:
                 flush=True,
             )
         ff_out = OUT / f"styles_ff_{height}.mp4"
-        ff = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-preset", "veryfast",
-              "-crf", "20", str(ff_out)]  # fmt: skip
+        ff = ffmpeg_x264(src, ff_out, audio=False)
         wall, _ = timed(ff)
         ff_fps = res["end_to_end"]["ffmpeg (no filter)"] = len(frames) / wall
         print(f"  end to end, ffmpeg decode->x264 veryfast (no filter): {len(frames) / wall:6.1f} fps")

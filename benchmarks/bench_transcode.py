@@ -93,25 +93,21 @@ def make_clips(frames: int) -> tuple[Path, Path]:
     return short, long
 
 
+def ffmpeg_x264(
+    src: Path, dst: Path, *, crf: int | None = 20, vf: str | None = None, audio: bool = True
+) -> list[str]:
+    """The ffmpeg CLI peer: decode ``src`` (through ``-vf`` if given), libx264 veryfast."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(src)]
+    cmd += ["-vf", vf] if vf else []
+    cmd += ["-c:v", "libx264", "-preset", "veryfast"]
+    cmd += ["-crf", str(crf)] if crf is not None else []
+    cmd += ["-c:a", "copy"] if audio else ["-an"]
+    return [*cmd, str(dst)]
+
+
 def commands(src: Path, dst_ff: Path, dst_vl: Path) -> dict[str, list[str]]:
     return {
-        "ffmpeg": [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(src),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "20",
-            "-c:a",
-            "copy",
-            str(dst_ff),
-        ],
+        "ffmpeg": ffmpeg_x264(src, dst_ff),
         "vidlab": [
             sys.executable,
             "-m",

@@ -14,6 +14,7 @@ import numpy as np
 
 from vidlab import __version__
 from vidlab.io.probe import probe
+from vidlab.metrics.image import psnr
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import ProgressCallback, run
 from vidlab.preview import before_after, frame_at, write_png
@@ -71,11 +72,6 @@ def _contact_sheet(source: np.ndarray, styled: dict[str, np.ndarray]) -> np.ndar
     return np.concatenate([x for r in rows for x in (r, gap)][:-1], axis=0)
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
 def run_demo(
     outdir: Path,
     *,
@@ -114,7 +110,7 @@ def run_demo(
             "fps_kept": out_info.fps == result.source.fps,
             "size_kept": (out_info.width, out_info.height) == (result.source.width, result.source.height),
             "audio_streams": len(out_info.audio),
-            "psnr_mid_frame_vs_input_db": round(_psnr(before, after), 2),
+            "psnr_mid_frame_vs_input_db": round(psnr(before, after), 2),
             "styles_keep_frames_and_timing": all(
                 v["frames_kept"] and v["timing_kept"] for v in styles.values()
             ),

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from vidlab.errors import MediaError
+from vidlab.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.reader import VideoReader
 from vidlab.pipeline.recipe import Recipe
@@ -35,8 +36,14 @@ def before_after(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndar
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise MediaError("cannot write the image", path)
+    """Save an RGB image as PNG atomically (temporary file, then rename)."""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
+        raise MediaError("cannot encode the PNG", path)
+    try:
+        write_atomic(path, png.tobytes())
+    except OSError as exc:
+        raise MediaError(f"cannot write the PNG ({exc.strerror or exc})", path) from None
 
 
 @dataclass(frozen=True)

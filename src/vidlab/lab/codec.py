@@ -24,14 +24,14 @@ from vidlab.errors import MediaError, UsageError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings, canonical_codec
 from vidlab.io.probe import VideoInfo, open_input, probe
-from vidlab.io.reader import VideoReader
+from vidlab.io.reader import VideoReader, native_frames
 from vidlab.io.writer import VideoWriter
 from vidlab.metrics.quality import QualityReport, quality
 from vidlab.pipeline.recipe import Recipe
 
 # Short names the lab uses, and the container each codec is written to.
 LAB_CODECS = {"h264": "libx264", "h265": "libx265", "vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
-_SUFFIX = {"libvpx": ".webm", "libvpx-vp9": ".webm"}
+_WEBM = ("libvpx", "libvpx-vp9")
 # Encoders whose two-pass mode vidlab drives (through their own parameter strings): with a
 # target bitrate they run two passes, which is what hits a bitrate on a short clip (one-pass
 # x264 undershoots 300 kbps by ~20 % on the 3 s test clip; two-pass lands within ~8 %).
@@ -104,24 +104,14 @@ class CodecTestResult:
         return d
 
 
+def container_suffix(encoder: str) -> str:
+    """Where the lab writes an encoder's output: WebM for VP8/VP9, MP4 for the rest."""
+    return ".webm" if encoder in _WEBM else ".mp4"
+
+
 def lab_codec(name: str) -> str:
     """``h264`` ... ``av1`` (or an encoder name) to the encoder vidlab drives."""
     return canonical_codec(LAB_CODECS.get(name.lower(), name))
-
-
-def _source_frames(path: Path, count: int) -> Iterator[av.VideoFrame]:
-    container = open_input(path)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i >= count:
-                break
-            yield frame
-    except av.FFmpegError as exc:
-        raise MediaError(f"cannot decode: {exc}", path) from None
-    finally:
-        container.close()
 
 
 def encode(
@@ -132,7 +122,7 @@ def encode(
     spent = 0.0
     n = 0
     try:
-        for frame in _source_frames(source, frames):
+        for frame in native_frames(source, count=frames):
             if frame.format.name != writer.encode.pix_fmt:
                 frame = frame.reformat(format=writer.encode.pix_fmt)
             # Re-timed from 0 at the source's exact frame rate, in the writer's time base.
@@ -265,7 +255,7 @@ def codec_test(
     settings = EncodeSettings(codec=encoder, crf=crf, bitrate_kbps=bitrate_kbps, preset=preset)
     work = Path(tempfile.mkdtemp(prefix="vidlab-codec-"))
     try:
-        encoded = Path(output) if output else work / f"encoded{_SUFFIX.get(encoder, '.mp4')}"
+        encoded = Path(output) if output else work / f"encoded{container_suffix(encoder)}"
         enc_s, n, passes = encode_passes(src, encoded, info, settings, frames)
         dec_s, n_dec, video_bytes = decode_time(encoded)
         if n_dec != n:

@@ -31,12 +31,13 @@ import numpy as np
 
 from vidlab.errors import MediaError, UsageError
 from vidlab.frame import Frame
-from vidlab.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, _reason, open_input, probe
 from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter, check_output_path
+from vidlab.metrics.image import psnr
 from vidlab.pipeline.runner import Progress, ProgressCallback
+from vidlab.preview import write_png
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,6 @@ def text_box(img: np.ndarray, lines: Sequence[str], *, corner: str = "tl") -> tu
         )
         y += line_h + st.pad
     return x0, y0, x0 + box_w, y0 + box_h
-
-
-def psnr(reference: np.ndarray, distorted: np.ndarray, peak: float = 255.0) -> float:
-    """RGB PSNR in dB over all three channels (``inf`` when the frames are identical)."""
-    d = reference.astype(np.int32) - distorted.astype(np.int32)
-    mse = float(np.mean(d * d))
-    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def psnr_text(value: float) -> str:
@@ -548,10 +542,7 @@ def compare(
             if grid_path is not None:
                 if last is not None and last.index not in {f.index for f in kept} and len(kept) < grid_frames:
                     kept.append(last)  # fewer frames than planned: end on the last one
-                ok, png = cv2.imencode(".png", cv2.cvtColor(contact_sheet(kept), cv2.COLOR_RGB2BGR))
-                if not ok:  # pragma: no cover
-                    raise MediaError("cannot encode the PNG", grid_path)
-                sheet = png.tobytes()
+                sheet = contact_sheet(kept)
             if writer is not None:
                 writer.close()
         except BaseException:
@@ -559,10 +550,7 @@ def compare(
                 writer.abort()
             raise
         if grid_path is not None and sheet is not None:
-            try:
-                write_atomic(grid_path, sheet)
-            except OSError as exc:
-                raise MediaError(f"cannot write the PNG ({exc.strerror or exc})", grid_path) from None
+            write_png(grid_path, sheet)
     finally:
         if window is not None:
             window.close()

@@ -20,7 +20,7 @@ from typing import Any
 from vidlab.errors import UsageError
 from vidlab.fsutil import write_atomic
 from vidlab.lab.bdrate import BDRateError, bd_quality, bd_rate
-from vidlab.lab.codec import CodecTestResult, codec_test, evaluate_enhancer, lab_codec
+from vidlab.lab.codec import CodecTestResult, codec_test, container_suffix, evaluate_enhancer, lab_codec
 from vidlab.pipeline.recipe import Recipe
 
 QUALITY_KEYS = ("psnr_y", "ssim_y", "vmaf")
@@ -57,33 +57,13 @@ class SweepResult:
         return out
 
 
-def _points_of(result: CodecTestResult, target: float) -> list[SweepPoint]:
+def _plain_point(result: CodecTestResult, target: float) -> SweepPoint:
+    """The decoded video's point (no enhancer)."""
     q = result.quality
-    return [
-        SweepPoint(
-            result.codec,
-            result.codec,
-            None,
-            target,
-            result.actual_kbps,
-            q.psnr_y,
-            q.ssim_y,
-            q.vmaf,
-            result.encode_ms_per_frame,
-            result.decode_ms_per_frame,
-            None,
-            result.file_bytes,
-            result.frames,
-        )
-    ]
-
-
-def _plain(points: list[SweepPoint], codec: str, kbps: float) -> SweepPoint:
-    return next(p for p in reversed(points) if p.codec == codec and p.target_kbps == kbps and not p.enhancer)
-
-
-def _suffix(codec: str) -> str:
-    return ".webm" if lab_codec(codec) in ("libvpx", "libvpx-vp9") else ".mp4"
+    return SweepPoint(
+        result.codec, result.codec, None, target, result.actual_kbps, q.psnr_y, q.ssim_y, q.vmaf,
+        result.encode_ms_per_frame, result.decode_ms_per_frame, None, result.file_bytes, result.frames,
+    )  # fmt: skip
 
 
 def bd_table(curves: dict[str, list[SweepPoint]], keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -195,22 +175,21 @@ def sweep(
         raise UsageError("bitrates must be > 0 kbps")
     for c in codecs:
         lab_codec(c)  # unknown codecs fail before anything runs
-    for e in enhancers:
-        Recipe.parse(e)  # unknown enhancers (ops) fail before anything runs
+    recipes = [(e, Recipe.parse(e)) for e in enhancers]  # unknown enhancers fail before anything runs
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     points: list[SweepPoint] = []
-    recipes = [(e, Recipe.parse(e)) for e in enhancers]
     with tempfile.TemporaryDirectory(prefix="vidlab-sweep-") as tmp:
         for codec in codecs:
             for kbps in sorted(bitrates):
                 if on_point:
                     on_point(codec, kbps)
-                encoded = Path(tmp) / f"{codec}_{kbps:g}{_suffix(codec)}"
+                encoded = Path(tmp) / f"{codec}_{kbps:g}{container_suffix(lab_codec(codec))}"
                 r = codec_test(
                     input_path, codec, bitrate_kbps=kbps, vmaf=vmaf, max_frames=max_frames, output=encoded
                 )
-                points.extend(_points_of(r, kbps))
+                plain = _plain_point(r, kbps)
+                points.append(plain)
                 for text, recipe in recipes:
                     if on_point:
                         on_point(f"{codec}+{text}", kbps)
@@ -222,7 +201,6 @@ def sweep(
                         vmaf=vmaf,
                         frames=r.frames,
                     )
-                    plain = _plain(points, codec, kbps)
                     name = f"{codec}+{recipe.ops[0].name}"
                     points.append(
                         replace(plain, curve=name, enhancer=str(recipe), psnr_y=q.psnr_y, ssim_y=q.ssim_y,

@@ -1,9 +1,10 @@
-"""No-reference and structural measures on RGB frames: sharpness (variance of the Laplacian),
+"""Measures on RGB frames: PSNR of two pictures, sharpness (variance of the Laplacian),
 edge coherence (how well the edge maps of two frames agree) and, per frame, the temporal
 stability of the distorted video (flow-warped difference to its previous frame)."""
 
 from __future__ import annotations
 
+import math
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,13 @@ from vidlab.ops import flow
 
 if TYPE_CHECKING:
     from vidlab.metrics.quality import Alignment
+
+
+def psnr(reference: np.ndarray, distorted: np.ndarray, peak: float = 255.0) -> float:
+    """RGB PSNR in dB over all three channels (``inf`` when the frames are identical)."""
+    d = reference.astype(np.int32) - distorted.astype(np.int32)
+    mse = float(np.mean(d * d))
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
 def sharpness(image: np.ndarray) -> float:

@@ -30,7 +30,8 @@ from av.filter import Graph
 
 from vidlab.errors import MediaError, UsageError
 from vidlab.io.ffmpeg import ffmpeg_exe
-from vidlab.io.probe import VideoInfo, open_input, probe
+from vidlab.io.probe import VideoInfo, probe
+from vidlab.io.reader import native_frames
 from vidlab.stages import Stages
 
 # Frame metadata keys the filters export, and the names we report them under.
@@ -182,27 +183,6 @@ def align(reference: Path, distorted: Path, offset: int = 0, max_frames: int | N
     return Alignment(ref, dist, skip_ref, skip_dist, count)
 
 
-def _frames(path: Path, skip: int, count: int, threads: int) -> Iterator[av.VideoFrame]:
-    container = open_input(path)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads
-        n = 0
-        try:
-            for i, frame in enumerate(container.decode(stream)):
-                if i < skip:
-                    continue
-                if n >= count:
-                    break
-                n += 1
-                yield frame
-        except av.FFmpegError as exc:
-            raise MediaError(f"cannot decode frame {n + skip}: {exc}", path) from None
-    finally:
-        container.close()
-
-
 # -- PSNR / SSIM through FFmpeg's filters, in process ---------------------------------------------
 
 
@@ -229,8 +209,12 @@ def _run_filters(
     threads: int,
 ) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
     per_input = max(1, threads // 2)
-    ref_q = stages.stage("decode-ref", lambda: _frames(reference, al.skip_ref, al.count, per_input))
-    dist_q = stages.stage("decode-dist", lambda: _frames(distorted, al.skip_dist, al.count, per_input))
+    ref_q = stages.stage(
+        "decode-ref", lambda: native_frames(reference, skip=al.skip_ref, count=al.count, threads=per_input)
+    )
+    dist_q = stages.stage(
+        "decode-dist", lambda: native_frames(distorted, skip=al.skip_dist, count=al.count, threads=per_input)
+    )
     ref_frames, dist_frames = stages.drain(ref_q), stages.drain(dist_q)
     first_ref, first_dist = next(ref_frames, None), next(dist_frames, None)
     if first_ref is None or first_dist is None:

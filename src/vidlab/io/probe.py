@@ -116,31 +116,10 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
     p = Path(path)
     with open_input(p) as container:
         vs = _first_video_stream(container, p)
-        cc = vs.codec_context
-        tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
-        fps = Fraction(vs.guessed_rate or vs.average_rate or 0)
-        if fps <= 0:
-            raise MediaError("cannot determine the frame rate", p)
-        if not cc.width or not cc.height:
-            raise MediaError("video stream has no frame size (corrupt header?)", p)
-
-        audio = tuple(
-            AudioStreamInfo(
-                index=a.index,
-                codec=a.codec_context.name,
-                sample_rate=a.codec_context.sample_rate,
-                channels=a.codec_context.channels,
-                layout=a.codec_context.layout.name if a.codec_context.layout else "",
-                start_time=_frac_seconds(a.start_time, a.time_base),
-                duration=_frac_seconds(a.duration, a.time_base),
-                bit_rate=a.codec_context.bit_rate or None,
-            )
-            for a in container.streams.audio
-        )
-
-        header_frames = vs.frames or 0
+        _check_stream(vs, p)
         pts_list: list[int] = []
         if count_frames:
+            header_frames = vs.frames or 0
             try:
                 for pkt in container.demux(vs):
                     if pkt.size == 0:
@@ -160,20 +139,54 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
             if not pts_list:
                 raise MediaError("video stream holds no frames", p)
             container.seek(0)
-
         # One decoded frame tells the truth about format, color tags and rotation.
         first = _decode_first(container, vs, p)
-        container_name = container.format.name
-        container_bit_rate = container.bit_rate or None
-        codec_name = cc.name
-        if vs.duration:
-            header_duration = Fraction(vs.duration) * tb
-        elif container.duration:
-            header_duration = Fraction(container.duration, av.time_base)
-        else:
-            header_duration = Fraction(header_frames) / fps
-        header_start = _frac_seconds(vs.start_time, tb) or Fraction(0)
-        width, height = cc.width, cc.height
+        return describe(container, vs, first, p, pts_list)
+
+
+def _check_stream(vs: Any, path: str | os.PathLike[str]) -> None:
+    if not Fraction(vs.guessed_rate or vs.average_rate or 0) > 0:
+        raise MediaError("cannot determine the frame rate", path)
+    if not vs.codec_context.width or not vs.codec_context.height:
+        raise MediaError("video stream has no frame size (corrupt header?)", path)
+
+
+def describe(
+    container: av.container.InputContainer,
+    vs: Any,
+    first: av.VideoFrame,
+    path: str | os.PathLike[str],
+    pts_list: list[int] | None = None,
+) -> VideoInfo:
+    """A :class:`VideoInfo` from an open container, its video stream and its first decoded
+    frame; ``pts_list`` (every packet's timestamp) makes frame count, duration and VFR exact.
+    Without it (a live source) they come from the header, or are 0 when it does not say."""
+    cc = vs.codec_context
+    tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
+    fps = Fraction(vs.guessed_rate or vs.average_rate or 0)
+    audio = tuple(
+        AudioStreamInfo(
+            index=a.index,
+            codec=a.codec_context.name,
+            sample_rate=a.codec_context.sample_rate,
+            channels=a.codec_context.channels,
+            layout=a.codec_context.layout.name if a.codec_context.layout else "",
+            start_time=_frac_seconds(a.start_time, a.time_base),
+            duration=_frac_seconds(a.duration, a.time_base),
+            bit_rate=a.codec_context.bit_rate or None,
+        )
+        for a in container.streams.audio
+    )
+    header_frames = vs.frames or 0
+    if vs.duration:
+        header_duration = Fraction(vs.duration) * tb
+    elif container.duration:
+        header_duration = Fraction(container.duration, av.time_base)
+    else:
+        header_duration = Fraction(header_frames) / fps
+    header_start = _frac_seconds(vs.start_time, tb)
+    if header_start is None:
+        header_start = Fraction(first.pts) * tb if first.pts is not None else Fraction(0)
 
     pix_fmt = first.format.name
     color = ColorInfo(
@@ -202,11 +215,11 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
         duration = header_duration
 
     return VideoInfo(
-        path=str(p),
-        container=container_name,
-        codec=codec_name,
-        width=width,
-        height=height,
+        path=str(path),
+        container=container.format.name,
+        codec=cc.name,
+        width=cc.width,
+        height=cc.height,
         fps=fps,
         time_base=tb,
         frame_count=frame_count,
@@ -218,7 +231,7 @@ def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoIn
         sar=sar,
         rotation=int(first.rotation or 0),
         is_vfr=is_vfr,
-        bit_rate=container_bit_rate,
+        bit_rate=container.bit_rate or None,
         audio=audio,
     )
 

@@ -4,6 +4,7 @@ conversion with the stream's own matrix and range, seeking to a start time and a
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,7 @@ from av.video.reformatter import ColorRange, Interpolation
 from vidlab.errors import MediaError, UsageError
 from vidlab.frame import Frame
 from vidlab.io.colors import ThreadReformatters, is_rgb_format, sws_matrix, sws_range
-from vidlab.io.probe import VideoInfo, _reason, open_input, probe
+from vidlab.io.probe import VideoInfo, _reason, describe, open_input, probe
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 
@@ -68,6 +69,9 @@ class VideoReader:
         if expect_frames is None and self.whole_file:
             expect_frames = self.info.frame_count or None
         self.expect_frames = expect_frames
+        self._setup_conversion()
+
+    def _setup_conversion(self) -> None:
         self._matrix = sws_matrix(self.info.color, self.info.height)
         self._range = sws_range(self.info.color, self.info.pix_fmt)
         self._rgb = is_rgb_format(self.info.pix_fmt)
@@ -159,6 +163,105 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         for item in self.decoded():
             yield self.to_frame(item)
+
+
+def is_live(source: str) -> bool:
+    """Whether ``source`` is a live input read once, front to back: ``-`` (stdin), a URL, a
+    capture device or a named pipe."""
+    if source == "-" or "://" in source or source.startswith("/dev/video"):
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(source).st_mode)
+    except OSError:
+        return False
+
+
+class LiveReader(VideoReader):
+    """A :class:`VideoReader` over a live source that can be read only once: stdin (``-``), a
+    named pipe, a network URL or a v4l2 device. The stream is opened and described from its
+    header and first frame (frame count and duration are unknown, so 0), then decoded as it
+    arrives, each frame handed on at once. ``duration`` stops reading after that many seconds.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        duration: Fraction | float | None = None,
+        threads: int = 0,
+        input_format: str | None = None,
+    ) -> None:
+        self.path = Path(source)
+        self.source = source
+        target = "pipe:0" if source == "-" else source
+        if input_format is None and source.startswith("/dev/video"):
+            input_format = "v4l2"
+        try:
+            self._container = av.open(target, "r", format=input_format)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise MediaError(f"cannot open live input ({_reason(exc)})", source) from None
+        try:
+            vs = self._container.streams.video[0] if self._container.streams.video else None
+            if vs is None:
+                raise MediaError("has no video stream", source)
+            vs.thread_type = "AUTO"
+            vs.codec_context.thread_count = threads
+            self._stream = vs
+            self._frames = self._container.decode(vs)
+            try:
+                self._first = next(self._frames)
+            except StopIteration:
+                raise MediaError("no decodable video frame", source) from None
+            except av.error.FFmpegError as exc:
+                raise MediaError(f"cannot decode video ({_reason(exc)})", source) from None
+            self.info = describe(self._container, vs, self._first, source)
+        except BaseException:
+            self._container.close()
+            raise
+        self.start = Fraction(0)
+        self.duration = Fraction(duration) if duration is not None else None
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration must be > 0, got {float(self.duration)}")
+        self.threads = threads
+        self.convert_threads = 1
+        self.first_index = 0
+        self.expect_frames = None
+        self._setup_conversion()
+
+    @property
+    def whole_file(self) -> bool:
+        return self.duration is None
+
+    def decoded(self) -> Iterator[tuple[av.VideoFrame, Fraction, int]]:
+        tb = Fraction(self._stream.time_base)
+        step = 1 / self.info.fps
+        end = self.end
+        last_pts: Fraction | None = None
+        index = 0
+        frame: av.VideoFrame | None = self._first
+        try:
+            while frame is not None:
+                if frame.pts is not None:
+                    pts = Fraction(frame.pts) * tb
+                else:
+                    pts = last_pts + step if last_pts is not None else self.begin
+                if last_pts is not None and pts <= last_pts:
+                    pts = last_pts + step  # a live stream's clock may stall; keep time moving
+                if end is not None and pts >= end:
+                    break
+                last_pts = pts
+                yield frame, pts, index
+                index += 1
+                try:
+                    frame = next(self._frames)
+                except StopIteration:
+                    frame = None
+                except av.error.FFmpegError as exc:
+                    raise MediaError(
+                        f"corrupt video data after frame {index} ({_reason(exc)})", self.source
+                    ) from None
+        finally:
+            self._container.close()
 
 
 def native_frames(

@@ -172,6 +172,11 @@ class Op:
         """How this op changes the stream's description (size, fps...). Default: not at all."""
         return info
 
+    def bind(self, info: VideoInfo) -> Op:
+        """This op made ready for a stream described by ``info`` (the stream it will see). Most
+        ops need nothing; an interpolator takes its source rate and time origin from it."""
+        return self
+
     def preroll(self) -> int:
         """Frames of history needed before the first output is exact (0 for spatial ops)."""
         return 0

@@ -22,6 +22,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.grade",
     "vidlab.ops.stabilize",
     "vidlab.ops.enhance",
+    "vidlab.ops.interpolate",
 )
 
 _OPS: dict[str, type[Op]] = {}

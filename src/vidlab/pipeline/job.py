@@ -338,7 +338,8 @@ def run_job(
             if on_progress is None or (not force and now - last_report < 0.1):
                 return
             last_report = now
-            done = finished + sum(live.values())
+            # Progress counts source frames; a rate-changing recipe's chunks report output frames.
+            done = finished + round(sum(live.values()) * info.fps / target.fps)
             elapsed = now - t0
             fps = (done - done_before) / elapsed if elapsed > 0 else 0.0
             eta = (total_frames - done) / fps if fps > 0 else None

@@ -136,6 +136,16 @@ class Recipe:
             info = op.output_info(info)
         return info
 
+    def bind(self, info: VideoInfo) -> Recipe:
+        """The recipe made ready for an input described by ``info``: each op is bound to the
+        stream the ops before it make (see :meth:`Op.bind`)."""
+        ops = []
+        for op in self.ops:
+            op = op.bind(info)
+            info = op.output_info(info)
+            ops.append(op)
+        return Recipe(tuple(ops))
+
     def preroll(self) -> int:
         """Frames of history the whole chain needs: temporal pre-rolls add up along the chain."""
         return sum(op.preroll() for op in self.ops)

@@ -7,6 +7,7 @@ NumPy, OpenCV and PyAV release the GIL in their heavy loops, so the stages overl
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -18,8 +19,8 @@ from vidlab.errors import UsageError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
-from vidlab.io.reader import VideoReader
-from vidlab.io.writer import VideoWriter
+from vidlab.io.reader import LiveReader, VideoReader, is_live
+from vidlab.io.writer import VideoWriter, check_output_path
 from vidlab.pipeline.recipe import Recipe
 from vidlab.stages import Stages
 
@@ -67,21 +68,32 @@ def run(
     """Apply ``recipe`` to ``input_path`` and encode ``output_path``; see :class:`VideoWriter`
     for what is preserved. Raises :class:`vidlab.errors.VidlabError` subclasses on bad input."""
     src, dst = Path(input_path), Path(output_path)
-    if src.exists() and dst.exists() and src.resolve() == dst.resolve():
+    live = is_live(os.fspath(input_path))
+    if not live and src.exists() and dst.exists() and src.resolve() == dst.resolve():
         raise UsageError("output would overwrite the input", dst)
     recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
-    info = probe(src)
-    reader = VideoReader(src, start=start, duration=duration, info=info)
-    target = recipe.output_info(info)
+    reader: VideoReader
+    if live:
+        if start:
+            raise UsageError("--start cannot seek in a live input", os.fspath(input_path))
+        check_output_path(dst)
+        reader = LiveReader(os.fspath(input_path), duration=duration)
+        info = reader.info
+        if info.audio and copy_audio:
+            log.warning("%s: audio from a live input is not kept", input_path)
+    else:
+        info = probe(src)
+        reader = VideoReader(src, start=start, duration=duration, info=info)
+    target = recipe.bind(info).output_info(info)
     writer = VideoWriter(
         dst,
         target,
         settings,
-        audio_from=src if copy_audio and info.audio else None,
+        audio_from=src if copy_audio and info.audio and not live else None,
         audio_window=None if reader.whole_file else (reader.begin, reader.end),
         time_offset=reader.start,
     )
-    total = _expected_frames(info, reader)
+    total = None if live else _expected_frames(info, reader, target)
     t0 = time.perf_counter()
     last_report = 0.0
 
@@ -122,6 +134,7 @@ def stream(
     seconds; a chunk's pre-roll and look-ahead) are dropped. Returns the frames written; on any
     error the writer is aborted and the first error raised."""
     pipe = Stages(queue_size)
+    recipe = recipe.bind(reader.info)
 
     def processed() -> Iterator[Frame]:
         frames = recipe.process(pipe.drain(rgb))
@@ -154,12 +167,14 @@ def stream(
     return done
 
 
-def _expected_frames(info: VideoInfo, reader: VideoReader) -> int | None:
-    if reader.whole_file:
+def _expected_frames(info: VideoInfo, reader: VideoReader, target: VideoInfo) -> int | None:
+    """Output frames to expect: the source's count, or its span at the output rate when the
+    recipe changes the rate (an interpolator)."""
+    if reader.whole_file and target.fps == info.fps:
         return info.frame_count or None
     remaining = info.duration - reader.start
     span = remaining if reader.duration is None else min(remaining, reader.duration)
-    return max(1, round(span * info.fps))
+    return max(1, math.ceil(span * target.fps))
 
 
 def _progress(done: int, total: int | None, elapsed: float) -> Progress:

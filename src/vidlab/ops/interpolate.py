@@ -105,12 +105,17 @@ class FlowPair:
         occlusion: float = 1.0,
         iterations: int = 3,
         select: bool = True,
+        radii: tuple[int, ...] = (),
+        quadratic: bool = True,
     ) -> None:
         self.flow_width = flow_width
         self.occlusion = occlusion
         self.iterations = iterations
         self.select = select
+        self.radii = radii
+        self.quadratic = quadratic
         self._dis = (flow.dis(preset), flow.dis(preset))
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (frame 1, its flow to frame 0)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vidlab-flow")
 
     def pair(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -123,6 +128,17 @@ class FlowPair:
         self.g0, self.g1, self.f01, self.f10 = g0, g1, f01, f10
         self.e0 = _round_trip(f01, f10)  # on frame 0: large where frame 0's pixel is hidden in 1
         self.e1 = _round_trip(f10, f01)  # on frame 1: large where frame 1's pixel is hidden in 0
+        # The previous pair's backward flow is this frame 0's flow to the frame before it: with
+        # it, each pixel's acceleration (a quadratic path, as in Xu et al.'s QVI, from the past
+        # alone so the latency stays one frame).
+        self.accel: np.ndarray | None = None
+        if self.quadratic and self._last is not None and self._last[0] is a:
+            f0m1 = self._last[1]
+            accel = cv2.blur(f01 + f0m1, (9, 9))
+            limit = 0.5 * cv2.magnitude(f01[..., 0], f01[..., 1]) + 2.0
+            norm = cv2.magnitude(accel[..., 0], accel[..., 1])
+            self.accel = accel * np.minimum(1.0, limit / np.maximum(norm, 1e-6))[..., None]
+        self._last = (b, f10)
 
     def _project(self, f: np.ndarray, s: float) -> np.ndarray:
         """``f`` sampled at the point ``p`` with ``p + s f(p) = x``, for every ``x``."""
@@ -133,20 +149,33 @@ class FlowPair:
             v = cv2.remap(f, grid - s * v, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return v
 
-    def motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Motion field at time ``t`` and the blend weights of frames 0 and 1 (flow size)."""
+    def motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Flows from time ``t`` to frames 0 and 1 and their blend weights (at flow size)."""
         m_fwd = self._project(self.f01, t)
         m_bwd = -self._project(self.f10, 1.0 - t)
         if self.select:
-            err_f = self._mismatch(m_fwd, t)
-            err_b = self._mismatch(m_bwd, t)
-            m = np.where((err_b < err_f)[..., None], m_bwd, m_fwd)
+            m = m_fwd
+            best = self._mismatch(m_fwd, t)
+            for cand in self._candidates(m_fwd, m_bwd):
+                err = self._mismatch(cand, t)
+                better = err < best
+                m = np.where(better[..., None], cand, m)
+                best = np.minimum(err, best)
         else:
             m = m_fwd
         h, w = m.shape[:2]
         grid = flow._grid(w, h)
-        p = grid - t * m  # where x comes from in frame 0
-        q = grid + (1.0 - t) * m  # and in frame 1
+        ft0, ft1 = -t * m, (1.0 - t) * m
+        if self.accel is not None:
+            # The point a straight path puts at y is at y + c on its curved path, so x shows the
+            # point of y = x - c (with c read at x: accelerations vary slowly).
+            acc = cv2.remap(self.accel, grid + ft0, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            c = acc * (0.5 * (t * t - t))
+            y = grid - c
+            ft0 = cv2.remap(ft0, y, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - c
+            ft1 = cv2.remap(ft1, y, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - c
+        p = grid + ft0  # where x comes from in frame 0
+        q = grid + ft1  # and in frame 1
         tol = self.occlusion + 0.05 * cv2.magnitude(m[..., 0], m[..., 1])
         e0 = cv2.remap(self.e0, p, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         e1 = cv2.remap(self.e1, q, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -155,7 +184,18 @@ class FlowPair:
         w0 = (1.0 - t) * c0 + 1e-3 * (1.0 - t)
         w1 = t * c1 + 1e-3 * t
         total = w0 + w1
-        return m, w0 / total, w1 / total
+        return ft0, ft1, w0 / total, w1 / total
+
+    def _candidates(self, m_fwd: np.ndarray, m_bwd: np.ndarray) -> Iterator[np.ndarray]:
+        """Motion candidates besides the forward projection: the backward one, and both taken
+        from neighbours a few pixels away (the right vector for a background pixel next to a
+        moving object is found on the background beside it)."""
+        yield m_bwd
+        for r in self.radii:
+            for dx, dy in ((r, 0), (-r, 0), (0, r), (0, -r)):
+                mat = np.float32([[1, 0, dx], [0, 1, dy]])
+                for m in (m_fwd, m_bwd):
+                    yield cv2.warpAffine(m, mat, (m.shape[1], m.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
     def _mismatch(self, m: np.ndarray, t: float) -> np.ndarray:
         h, w = m.shape[:2]
@@ -165,13 +205,22 @@ class FlowPair:
         return cv2.blur(cv2.absdiff(s0, s1).astype(np.float32), (5, 5))
 
     def at(self, t: float) -> np.ndarray:
-        m, w0, w1 = self.motion(t)
+        ft0, ft1, w0, w1 = self.motion(t)
         h, w = self.a.shape[:2]
-        m = flow.resize_flow(m, w, h)
         grid = flow._grid(w, h)
-        warped0 = cv2.remap(self.a, grid - t * m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped0 = cv2.remap(
+            self.a,
+            grid + flow.resize_flow(ft0, w, h),
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         warped1 = cv2.remap(
-            self.b, grid + (1.0 - t) * m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self.b,
+            grid + flow.resize_flow(ft1, w, h),
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         if w0.shape[:2] != (h, w):
             w0 = cv2.resize(w0, (w, h), interpolation=cv2.INTER_LINEAR)

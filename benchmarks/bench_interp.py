@@ -13,7 +13,7 @@ as a user would run it). ``--factor 4`` keeps every 4th frame instead.
 Targets (issue 6): flow beats minterpolate by >= 1.0 dB mean Y-PSNR over the set, at >= 3x its
 frames per second. Writes benchmarks/out/interp.json.
 
-    python benchmarks/bench_interp.py [--factor 2] [--clips pan,walkers,animation,zoom]
+    python benchmarks/bench_interp.py [--factor 2] [--clips pan,walkers,animation,zoom] [--ablation]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--factor", type=int, default=2)
     ap.add_argument("--clips", default=",".join(CLIPS))
     ap.add_argument("--clip-dir", type=Path, default=OUT / "interp-clips")
+    ap.add_argument("--ablation", action="store_true", help="also the flow method's variants")
     args = ap.parse_args()
     names = [n for n in args.clips.split(",") if n]
     print(f"machine: {machine()}")
@@ -81,10 +82,38 @@ def main() -> None:
         s = summary[m]
         print(f"mean {m:13s} Y-PSNR {s['psnr_y']:.2f} dB  Y-SSIM {s['ssim_y']:.4f}  {s['fps']:.1f} fps")
     print(f"flow - minterpolate: {gain:+.2f} dB (target >= +1.0), speed {speed:.2f}x (target >= 3x)")
+    if args.ablation:
+        results["ablation"] = ablation(paths, args.factor)
     OUT.mkdir(exist_ok=True)
     out = OUT / ("interp.json" if args.factor == 2 else f"interp_x{args.factor}.json")
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
+
+
+ABLATION = {
+    "flow (default)": {},
+    "without quadratic paths": {"quadratic": False},
+    "flow at 480 px": {"flow_width": 480},
+    "flow at 960 px": {"flow_width": 960},
+    "DIS preset fast": {"preset": "fast"},
+}
+
+
+def ablation(paths: list[Path], factor: int) -> dict:
+    """The flow method with one thing changed at a time (library calls, same frames)."""
+    from vidlab.lab.interp import eval_interp
+
+    print("\nablation (mean over clips):")
+    rows = {}
+    for label, params in ABLATION.items():
+        scores = [eval_interp(p, ["flow"], factor=factor, params=params).scores[0] for p in paths]
+        rows[label] = {
+            "params": params,
+            "psnr_y": float(np.mean([s.psnr_y for s in scores])),
+            "fps": float(np.mean([s.fps for s in scores])),
+        }
+        print(f"  {label:26s} {rows[label]['psnr_y']:.2f} dB  {rows[label]['fps']:.1f} fps", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -20,5 +20,9 @@ def test_demo_writes_outputs_styles_and_report(tmp_path: Path):
     for path in res.styles.values():
         info = probe(path)
         assert (info.width, info.height, info.frame_count) == (320, 180, 12)
+    doubled = probe(res.interpolated)
+    assert doubled.frame_count == 24 and doubled.fps == 2 * probe(res.sample).fps
+    rebuilt = data["interpolation"]["rebuilt_frames_y_psnr_db"]
+    assert rebuilt["flow"] > rebuilt["blend"]
     sheet = cv2.imread(str(res.contact_sheet))
     assert sheet.shape == (2 * 90 + 8, 3 * 160 + 16, 3)  # source + 4 styles + one blank, at half size

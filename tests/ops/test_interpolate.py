@@ -210,7 +210,7 @@ def test_chunked_job_matches_one_stream(chunky_mp4: Path, tmp_path: Path):
     from vidlab.io.codecs import EncodeSettings
     from vidlab.pipeline.job import JobOptions, JobSpec, run_job
 
-    recipe = Recipe.parse("interpolate fps=60 method=blend")
+    recipe = Recipe.parse("interpolate fps=60")
     settings = EncodeSettings(codec="ffv1")
     one = tmp_path / "one.mkv"
     run(chunky_mp4, one, recipe, settings)

@@ -1038,6 +1038,9 @@ def demo_cmd(
     for style, path in res.styles.items():
         out.print(f"{style + ':':<15}{path}  ({res.report_data['styles'][style]['preset']})", highlight=False)
     out.print(f"styles sheet:  {res.contact_sheet}")
+    interp = res.report_data["interpolation"]
+    psnrs = ", ".join(f"{k} {v} dB" for k, v in interp["rebuilt_frames_y_psnr_db"].items())
+    out.print(f"2x frames:     {res.interpolated}  ({interp['frames']} frames; rebuilt frames: {psnrs})")
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)
 

@@ -268,6 +268,7 @@ class Interpolate(TemporalOp):
     occlusion: float = param(
         1.0, min=0.05, max=20.0, help="forward/backward round trip (px at flow size) that marks occlusion"
     )
+    quadratic: bool = param(True, help="bend paths by each pixel's acceleration (from the previous pair)")
     # The stream this op was bound to (see bind): fixes the rate, the grid's origin and the
     # last frame's duration. Not a parameter; recipes never carry it.
     source: VideoInfo | None = field(default=None, repr=False, compare=False)
@@ -308,7 +309,9 @@ class Interpolate(TemporalOp):
         return replace(self, source=info)
 
     def preroll(self) -> int:
-        return 0
+        # The flow method bends each path with the previous pair's flow: a chunk starts one
+        # frame early so its first pair is made exactly as in one stream.
+        return 1 if self.method == "flow" and self.quadratic else 0
 
     def postroll(self) -> int:
         return 1  # the frame after a chunk's last one, to fill the gap after it
@@ -316,7 +319,7 @@ class Interpolate(TemporalOp):
     def pair_interpolator(self) -> PairInterpolator:
         if self.method == "blend":
             return BlendPair()
-        return FlowPair(self.flow_width, self.preset, self.occlusion)
+        return FlowPair(self.flow_width, self.preset, self.occlusion, quadratic=self.quadratic)
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         if self.source is None:

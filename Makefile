@@ -33,6 +33,7 @@ bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_styles.py
 	$(BIN)/python benchmarks/bench_flicker.py
 	$(BIN)/python benchmarks/bench_metrics.py
+	$(BIN)/python benchmarks/bench_interp.py
 
 clean:
 	rm -rf $(VENV) vidlab-demo .pytest_cache build src/*.egg-info

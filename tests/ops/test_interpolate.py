@@ -3,6 +3,7 @@ scene cuts, static pairs, bounded latency, chunked runs, audio sync and the CLI.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -286,3 +287,14 @@ def test_cli_eval_interp(samples: Path):
     assert all(s["fps"] > 0 for s in scores.values())
     r = run_cli("eval-interp", clip, "-m", "warp")
     assert r.returncode == 2 and "unknown method 'warp'" in r.stderr
+
+
+def test_variable_rate_source_becomes_constant_rate(vfr_mkv: Path, tmp_path: Path):
+    dst = tmp_path / "cfr.mp4"  # (Matroska rounds timestamps to milliseconds)
+    run(vfr_mkv, dst, "interpolate fps=60")
+    src, out = probe(vfr_mkv), probe(dst)
+    assert not out.is_vfr and out.fps == 60
+    assert abs(out.duration - src.duration) <= Fraction(1, 60)
+    times = frame_times(dst)
+    assert all(b - a == Fraction(1, 60) for a, b in itertools.pairwise(times))
+    assert packets(dst, "audio") == packets(vfr_mkv, "audio")

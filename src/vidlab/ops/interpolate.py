@@ -326,7 +326,7 @@ class Interpolate(TemporalOp):
             raise RecipeError("op 'interpolate' must be bound to its input stream (Recipe.bind) before use")
         info = self.source
         fps = self.target_fps(info.fps)
-        grid = _Grid(info.start_time, fps, 1 / info.fps)
+        grid = _Grid(info.start_time, fps, 1 / info.fps, info.is_vfr)
         if self.method == "minterpolate":
             yield from _minterpolate(frames, grid, info)
             return
@@ -356,11 +356,16 @@ def _rate_text(fps: Fraction) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Grid:
-    """Output times ``origin + k * period``; ``hold`` is how long the last source frame lasts."""
+    """Output times ``origin + k * period``. ``hold`` is how long the last source frame lasts:
+    one nominal period, or for a variable-rate source the last gap, as the probe counts it."""
 
     origin: Fraction
     fps: Fraction
     hold: Fraction
+    vfr: bool = False
+
+    def end(self, last: Fraction, gap: Fraction | None) -> Fraction:
+        return last + (gap if self.vfr and gap else self.hold)
 
     def first_at_or_after(self, pts: Fraction) -> int:
         return math.ceil((pts - self.origin) * self.fps)
@@ -381,6 +386,7 @@ def _resample(
     The latency is one source frame plus the compute."""
     prev: Frame | None = None
     prev_thumb: np.ndarray | None = None
+    gap: Fraction | None = None
     k = 0
     for frame in frames:
         thumb = thumbnail(frame.source if frame.source is not None else frame.image)
@@ -391,7 +397,7 @@ def _resample(
                 raise MediaError(f"timestamps go backwards at frame {frame.index} ({float(frame.pts):.6f}s)")
             assert prev_thumb is not None
             kind: str | None = None  # decided lazily: most pairs of a drop-rate run need nothing
-            span = frame.pts - prev.pts
+            span = gap = frame.pts - prev.pts
             while (when := grid.time(k)) < frame.pts:
                 if kind is None:
                     kind = _pair_kind(prev, frame, prev_thumb, thumb, is_cut)
@@ -406,7 +412,7 @@ def _resample(
         prev, prev_thumb = frame, thumb
     if prev is None:
         return
-    end = prev.pts + grid.hold
+    end = grid.end(prev.pts, gap)
     while (when := grid.time(k)) < end:
         yield replace(prev, pts=when, index=k)
         k += 1
@@ -516,7 +522,7 @@ def _minterpolate(frames: Iterator[Frame], grid: _Grid, info: VideoInfo) -> Iter
             proc.kill()
             proc.wait()
     tail = last[0]
-    end = tail.pts + grid.hold
+    end = grid.end(tail.pts, None)
     while (when := grid.time(k)) < end:
         yield replace(tail, pts=when, index=k)
         k += 1

@@ -882,8 +882,8 @@ def eval_interp_cmd(
         print(json.dumps(result.to_dict(per_frame=per_frame), indent=2))
         return
     out.print(
-        f"{video}: {result.width}x{result.height} at {result.source_fps} fps, every {factor}th frame kept, "
-        f"{result.scores[0].frames} frames rebuilt",
+        f"{video}: {result.width}x{result.height} at {float(Fraction(result.source_fps)):.3f} fps, "
+        f"1 in {factor} frames kept, {result.scores[0].frames} frames rebuilt",
         highlight=False,
     )
     t = Table(box=None, pad_edge=False)

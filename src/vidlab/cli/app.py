@@ -15,12 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from vidlab import __version__
 from vidlab.errors import UsageError, VidlabError
@@ -29,6 +26,9 @@ from vidlab.timeparse import parse_rate, parse_size, parse_time
 
 # The library loads per command (a command that measures pays only for what it uses).
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from vidlab.io.probe import VideoInfo
     from vidlab.lab.codec import QualitySummary
     from vidlab.pipeline import runner
@@ -44,8 +44,34 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+
+
+class _LazyConsole:
+    """A rich Console made on first use: a command that prints JSON never loads rich."""
+
+    def __init__(self, **options: object) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)  # type: ignore[arg-type]
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real(), name)
+
+
+out = _LazyConsole(soft_wrap=True)
+err = _LazyConsole(stderr=True)
+
+
+def _table(**options: Any) -> Table:
+    from rich.table import Table
+
+    return Table(**options)
 
 
 def _version(value: bool) -> None:
@@ -74,12 +100,14 @@ def _progress_bar(enabled: bool, label: str):  # type: ignore[no-untyped-def]
     if not enabled or not err.is_terminal:
         yield None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("frames  {task.fields[fps]:>6.1f} fps  ETA {task.fields[eta]}"),
-        console=err,
+        console=err.real(),
         transient=False,
     )
     task = bar.add_task(label, total=None, fps=0.0, eta="--:--")
@@ -96,7 +124,7 @@ def _clock(seconds: float | None) -> str:
 
 
 def _print_info(info: VideoInfo) -> None:
-    t = Table(show_header=False, box=None, pad_edge=False)
+    t = _table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
     c = info.color.names()
@@ -448,7 +476,7 @@ def presets_list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print
     if as_json:
         print(json.dumps([{**p.to_data(), "name": p.name, "source": p.source} for p in presets], indent=2))
         return
-    t = Table(box=None, pad_edge=False)
+    t = _table(box=None, pad_edge=False)
     for col in ("preset", "source", "description"):
         t.add_column(col)
     for p in presets:
@@ -532,7 +560,7 @@ def metrics_cmd(
     if as_json:
         print(report.to_json())
         return
-    t = Table(box=None, pad_edge=False)
+    t = _table(box=None, pad_edge=False)
     for col in ("metric", "mean", "harmonic", "min", "max", "p5"):
         t.add_column(col, justify="left" if col == "metric" else "right")
     for keys in report.global_().values():
@@ -690,7 +718,7 @@ def codec_test_cmd(
         if d.get("vmaf") is not None:
             delta += f", VMAF {d['vmaf']:+.2f}"
         rows.append(("delta", f"{delta}; enhancer {r.enhancer_ms_per_frame:.2f} ms per frame"))
-    t = Table(show_header=False, box=None, pad_edge=False)
+    t = _table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
     for k, v in rows:
@@ -741,7 +769,7 @@ def codec_sweep_cmd(
         input, names, _numbers(bitrates, "--bitrates"), outdir, enhancers=enh, vmaf=vmaf,
         max_frames=max_frames, on_point=step,
     )  # fmt: skip
-    t = Table(box=None, pad_edge=False)
+    t = _table(box=None, pad_edge=False)
     for col in ("anchor", "test", "metric", "BD-rate %", "BD-quality"):
         t.add_column(col)
     for row in res.bd:
@@ -886,7 +914,7 @@ def eval_interp_cmd(
         f"1 in {factor} frames kept, {result.scores[0].frames} frames rebuilt",
         highlight=False,
     )
-    t = Table(box=None, pad_edge=False)
+    t = _table(box=None, pad_edge=False)
     for col in ("method", "Y-PSNR dB", "min dB", "Y-SSIM", "frames/s"):
         t.add_column(col, justify="left" if col == "method" else "right")
     for s in result.scores:

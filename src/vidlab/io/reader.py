@@ -264,33 +264,6 @@ class LiveReader(VideoReader):
             self._container.close()
 
 
-def native_frames(
-    path: str | os.PathLike[str], *, skip: int = 0, count: int | None = None, threads: int = 0
-) -> Iterator[av.VideoFrame]:
-    """The decoded frames as the codec made them (its own pixel format, no RGB conversion),
-    counted by position: ``count`` frames after the first ``skip``. For measuring and re-encoding
-    the source's own planes (quality metrics, codec tests)."""
-    p = Path(path)
-    container = open_input(p)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads
-        n = 0
-        try:
-            for i, frame in enumerate(container.decode(stream)):
-                if i < skip:
-                    continue
-                if count is not None and n >= count:
-                    break
-                n += 1
-                yield frame
-        except av.error.FFmpegError as exc:
-            raise MediaError(f"cannot decode frame {n + skip} ({_reason(exc)})", p) from None
-    finally:
-        container.close()
-
-
 def read_frames(path: str | os.PathLike[str], **kwargs: object) -> list[Frame]:
     """Decode a whole (short) video into memory. Convenient for tests and previews."""
     return list(VideoReader(path, **kwargs))  # type: ignore[arg-type]

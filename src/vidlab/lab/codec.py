@@ -23,8 +23,9 @@ import av
 from vidlab.errors import MediaError, UsageError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings, canonical_codec
+from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, open_input, probe
-from vidlab.io.reader import VideoReader, native_frames
+from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter
 from vidlab.metrics.quality import QualityReport, quality
 from vidlab.pipeline.recipe import Recipe

@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 from av.filter import Graph
 
 from vidlab.errors import MediaError, UsageError
 from vidlab.io.ffmpeg import ffmpeg_exe
+from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, probe
-from vidlab.io.reader import native_frames
 from vidlab.stages import Stages
 
 # Frame metadata keys the filters export, and the names we report them under.
@@ -56,23 +55,28 @@ _PAIR_TB = Fraction(1, 1000)
 
 
 def pooled(values: list[float]) -> dict[str, float]:
-    """Mean, harmonic mean, min, max and 5th percentile. The harmonic mean is libvmaf's
-    ``1 / mean(1 / (x + 1)) - 1`` (defined for zeros); infinite values pool to infinity."""
-    a = np.asarray(values, dtype=np.float64)
-    if a.size == 0:
+    """Mean, harmonic mean, min, max and 5th percentile (linear, as NumPy's default). The
+    harmonic mean is libvmaf's ``1 / mean(1 / (x + 1)) - 1`` (defined for zeros); infinite
+    values pool to infinity. Plain Python: a metrics run need not load NumPy."""
+    if not values:
         return {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        harmonic = 1.0 / np.mean(1.0 / (a + 1.0)) - 1.0
-        p5 = (
-            float(np.percentile(a, 5))
-            if np.isfinite(a).all()
-            else float(np.sort(a)[int(0.05 * (a.size - 1))])
-        )
+    a = sorted(float(v) for v in values)
+    n = len(a)
+    inverse = [math.inf if v == -1.0 else 1.0 / (v + 1.0) for v in a]
+    mean_inverse = math.fsum(inverse) / n
+    harmonic = (1.0 / mean_inverse if mean_inverse else math.inf) - 1.0
+    if all(math.isfinite(v) for v in a):
+        pos = 0.05 * (n - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, n - 1)
+        p5 = a[lo] + (a[hi] - a[lo]) * (pos - lo)
+    else:
+        p5 = a[int(0.05 * (n - 1))]
     return {
-        "mean": float(np.mean(a)),
-        "harmonic_mean": float(harmonic),
-        "min": float(np.min(a)),
-        "max": float(np.max(a)),
+        "mean": math.fsum(a) / n if all(math.isfinite(v) for v in a) else sum(a) / n,
+        "harmonic_mean": harmonic,
+        "min": a[0],
+        "max": a[-1],
         "p5": p5,
     }
 

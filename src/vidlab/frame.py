@@ -2,40 +2,89 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from fractions import Fraction
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import av
 
-@dataclass(slots=True)
+
 class Frame:
     """``image`` is ``H x W x 3`` ``uint8`` RGB, C-contiguous. ``pts`` is the presentation time in
     seconds as an exact Fraction; ``index`` counts frames from the start of the source.
 
     ``source`` is the decoded input picture this frame came from (the same array as ``image``
     when the reader makes it). Ops keep it untouched, so an op late in a recipe can analyse the
-    original: ``flow_stabilize`` measures motion on the input, not on a stylized image."""
+    original: ``flow_stabilize`` measures motion on the input, not on a stylized image.
 
-    image: np.ndarray
-    pts: Fraction
-    index: int
-    alpha: np.ndarray | None = None
-    source: np.ndarray | None = None
+    ``native`` is the decoded frame itself (its own pixel format) while the pixels are still
+    exactly the decoder's: the writer then encodes it as it is, with no RGB round trip. A frame
+    made from ``native`` alone converts it to RGB (with ``to_rgb``) the first time ``image`` is
+    read, so an op that only retimes frames, or a recipe of ``identity``, never converts.
+    """
 
-    def __post_init__(self) -> None:
-        if self.source is None:
-            self.source = self.image
+    __slots__ = ("_image", "_source", "_to_rgb", "alpha", "index", "native", "pts")
+
+    def __init__(
+        self,
+        image: np.ndarray | None = None,
+        pts: Fraction = Fraction(0),
+        index: int = 0,
+        alpha: np.ndarray | None = None,
+        source: np.ndarray | None = None,
+        *,
+        native: av.VideoFrame | None = None,
+        to_rgb: Callable[[av.VideoFrame], np.ndarray] | None = None,
+    ) -> None:
+        if image is None and (native is None or to_rgb is None):
+            raise ValueError("a Frame needs an image, or a native frame and its RGB conversion")
+        self._image = image
+        self.pts = pts
+        self.index = index
+        self.alpha = alpha
+        self._source = source
+        self.native = native
+        self._to_rgb = to_rgb
+
+    @property
+    def image(self) -> np.ndarray:
+        if self._image is None:
+            assert self._to_rgb is not None and self.native is not None
+            self._image = self._to_rgb(self.native)
+        return self._image
+
+    @property
+    def source(self) -> np.ndarray:
+        return self.image if self._source is None else self._source
 
     def with_image(self, image: np.ndarray) -> Frame:
         """The same instant with new pixels (the alpha plane is dropped if the size changed)."""
         alpha = self.alpha if self.alpha is not None and self.alpha.shape[:2] == image.shape[:2] else None
-        return replace(self, image=image, alpha=alpha)
+        return Frame(image, self.pts, self.index, alpha, self.source)
+
+    def replace(self, **changes: Any) -> Frame:
+        """A copy with some of ``pts``, ``index`` and ``alpha`` changed; the pixels (and the
+        native frame, converted or not) are shared."""
+        out = Frame.__new__(Frame)
+        for name in Frame.__slots__:
+            setattr(out, name, getattr(self, name))
+        for name, value in changes.items():
+            if name not in ("pts", "index", "alpha"):
+                raise TypeError(f"Frame.replace() cannot change {name!r}; use with_image()")
+            setattr(out, name, value)
+        return out
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        return int(self.native.height if self._image is None and self.native else self.image.shape[0])
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return int(self.native.width if self._image is None and self.native else self.image.shape[1])
+
+    def __repr__(self) -> str:
+        size = "native" if self._image is None else f"{self._image.shape[1]}x{self._image.shape[0]}"
+        return f"Frame(pts={self.pts}, index={self.index}, {size})"

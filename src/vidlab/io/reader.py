@@ -157,8 +157,14 @@ class VideoReader:
         return cv2.merge((r, g, b))
 
     def to_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
+        """The decoded frame converted to RGB now (the native frame rides along)."""
         frame, pts, index = item
-        return Frame(image=self.to_rgb(frame), pts=pts, index=index)
+        return Frame(self.to_rgb(frame), pts, index, native=frame)
+
+    def lazy_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
+        """The decoded frame, converted to RGB only if an op reads its pixels."""
+        frame, pts, index = item
+        return Frame(None, pts, index, native=frame, to_rgb=self.to_rgb)
 
     def __iter__(self) -> Iterator[Frame]:
         for item in self.decoded():

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 import av
+import numpy as np
 from av.video.reformatter import ColorRange
 
 from vidlab.errors import MediaError, UsageError, VidlabError
@@ -257,7 +258,31 @@ class VideoWriter:
     # -- writing -------------------------------------------------------------------------------
 
     def prepare(self, frame: Frame) -> av.VideoFrame:
-        """Convert RGB to the output pixel format (thread-safe, so it can run beside ``encode``)."""
+        """Convert RGB to the output pixel format (thread-safe, so it can run beside ``encode``).
+        A frame still holding its decoded picture in the output's own format is copied as it is:
+        no conversion, no loss."""
+        native = frame.native
+        if native is not None and self._takes_native(native):
+            out = _copy_frame(native)
+        else:
+            out = self._from_rgb(frame)
+        out.pts = round((frame.pts - self.time_offset) / self.time_base)
+        out.time_base = self.time_base
+        return out
+
+    def _takes_native(self, vf: av.VideoFrame) -> bool:
+        size = (self.info.width, self.info.height)
+        if vf.format.name != self.encode.pix_fmt or (vf.width, vf.height) != size:
+            return False
+        # The stream is tagged with the source's matrix and range; the frame must be in them.
+        src = self.info.color
+        return (
+            not self._rgb_out
+            and (vf.color_range or src.range) == src.range
+            and (vf.colorspace or src.matrix) == src.matrix
+        )
+
+    def _from_rgb(self, frame: Frame) -> av.VideoFrame:
         img = frame.image
         if img.shape[0] != self.info.height or img.shape[1] != self.info.width:
             raise VidlabError(
@@ -277,9 +302,6 @@ class VideoWriter:
                 dst_color_range=self._range,
                 threads=self.convert_threads,
             )
-        pts = round((frame.pts - self.time_offset) / self.time_base)
-        out.pts = pts
-        out.time_base = self.time_base
         return out
 
     def encode_frame(self, vframe: av.VideoFrame) -> None:
@@ -343,6 +365,24 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _copy_frame(vf: av.VideoFrame) -> av.VideoFrame:
+    """A new frame with the same pixels (the encoder gets its own timestamps on it, while the
+    decoded frame may be shared: an interpolator holds one original for several output times)."""
+    out = av.VideoFrame(vf.width, vf.height, vf.format.name)
+    for dst, src in zip(out.planes, vf.planes, strict=True):
+        if dst.buffer_size == src.buffer_size:
+            np.copyto(np.frombuffer(dst, np.uint8), np.frombuffer(src, np.uint8))
+        else:  # different line padding: copy row by row
+            rows = src.height
+            a = np.frombuffer(dst, np.uint8).reshape(rows, dst.line_size)
+            b = np.frombuffer(src, np.uint8).reshape(rows, src.line_size)
+            n = min(dst.line_size, src.line_size)
+            a[:, :n] = b[:, :n]
+    out.color_range = vf.color_range
+    out.colorspace = vf.colorspace
+    return out
 
 
 def stream_time_base(info: VideoInfo) -> Fraction:

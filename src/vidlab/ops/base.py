@@ -113,6 +113,9 @@ class Op:
 
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "spatial"
+    #: False for an op that never reads or changes pixels (``identity``): a recipe of such ops
+    #: passes decoded frames to the encoder with no RGB conversion at all.
+    reads_pixels: ClassVar[bool] = True
 
     # -- introspection -------------------------------------------------------------------------
 

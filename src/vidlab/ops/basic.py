@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 
 from vidlab.errors import RecipeError
+from vidlab.frame import Frame
 from vidlab.io.probe import VideoInfo
 from vidlab.ops.base import SpatialOp, param
 from vidlab.ops.registry import register_op
@@ -25,12 +27,25 @@ _INTERP = {
 @register_op
 @dataclass(frozen=True)
 class Identity(SpatialOp):
-    """Pass frames through untouched (tests the pipeline's fidelity)."""
+    """Pass frames through untouched: decoded frames go to the encoder as they are, unless
+    ``via_rgb`` sends them through RGB and back (to measure the pipeline's conversions)."""
 
     name: ClassVar[str] = "identity"
+    via_rgb: bool = param(False, help="convert each frame to RGB and back instead of passing it through")
+
+    @property
+    def reads_pixels(self) -> bool:  # type: ignore[override]
+        return self.via_rgb
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         return image
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        if not self.via_rgb:
+            yield from frames
+            return
+        for frame in frames:
+            yield frame.with_image(frame.image)
 
 
 @register_op

@@ -389,7 +389,7 @@ def _resample(
     gap: Fraction | None = None
     k = 0
     for frame in frames:
-        thumb = thumbnail(frame.source if frame.source is not None else frame.image)
+        thumb = thumbnail(frame.source)
         if prev is None:
             k = grid.first_at_or_after(frame.pts)
         else:
@@ -407,14 +407,14 @@ def _resample(
                 yield Frame(image=_between(kind, scene_cut, engine, prev, frame, t), pts=when, index=k)
                 k += 1
         if grid.time(k) == frame.pts:
-            yield replace(frame, index=k)
+            yield frame.replace(index=k)
             k += 1
         prev, prev_thumb = frame, thumb
     if prev is None:
         return
     end = grid.end(prev.pts, gap)
     while (when := grid.time(k)) < end:
-        yield replace(prev, pts=when, index=k)
+        yield prev.replace(pts=when, index=k)
         k += 1
 
 
@@ -524,5 +524,5 @@ def _minterpolate(frames: Iterator[Frame], grid: _Grid, info: VideoInfo) -> Iter
     tail = last[0]
     end = grid.end(tail.pts, None)
     while (when := grid.time(k)) < end:
-        yield replace(tail, pts=when, index=k)
+        yield tail.replace(pts=when, index=k)
         k += 1

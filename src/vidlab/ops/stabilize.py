@@ -71,7 +71,7 @@ class FlowStabilize(TemporalOp):
         prev_gray: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         for frame in frames:
-            source = frame.source if frame.source is not None else frame.image
+            source = frame.source
             cut = cuts.update(source)
             cur_gray = flow.gray(source, self.flow_width)
             image = frame.image

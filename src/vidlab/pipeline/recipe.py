@@ -146,6 +146,11 @@ class Recipe:
             ops.append(op)
         return Recipe(tuple(ops))
 
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether any op reads pixels; if none does, frames never leave their decoded form."""
+        return any(op.reads_pixels for op in self.ops)
+
     def preroll(self) -> int:
         """Frames of history the whole chain needs: temporal pre-rolls add up along the chain."""
         return sum(op.preroll() for op in self.ops)

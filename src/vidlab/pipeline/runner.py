@@ -146,7 +146,8 @@ def stream(
     done = 0
     try:
         decoded = pipe.stage("decode", reader.decoded)
-        rgb = pipe.map("to-rgb", decoded, reader.to_frame)
+        # Convert on a stage of its own when the recipe reads pixels; otherwise not at all.
+        rgb = pipe.map("to-rgb", decoded, reader.to_frame if recipe.reads_pixels else reader.lazy_frame)
         prepared = pipe.map("to-yuv", pipe.stage("ops", processed), writer.prepare)
         for vframe in pipe.drain(prepared):
             writer.encode_frame(vframe)

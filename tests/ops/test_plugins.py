@@ -43,3 +43,11 @@ def test_entry_point_plugin(tmp_path, monkeypatch):
         assert (op.apply(img) == 245).all()
     finally:
         sys.modules.pop("vidlab_invert_plugin", None)
+
+
+def test_builtin_op_table_matches_the_modules():
+    """get_op imports only the module an op lives in; the table must name every built-in op."""
+    from vidlab.ops.registry import _BUILTIN_MODULES, BUILTIN_OPS, list_ops
+
+    builtins = {op.name: op.__module__ for op in list_ops() if op.__module__ in _BUILTIN_MODULES}
+    assert builtins == BUILTIN_OPS

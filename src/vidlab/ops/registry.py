@@ -25,6 +25,32 @@ _BUILTIN_MODULES = (
     "vidlab.ops.interpolate",
 )
 
+# Where each built-in op lives, so a recipe loads only the modules it uses (and never scans
+# installed packages for entry points unless it names an op that is not built in). A test
+# checks this table against the modules.
+BUILTIN_OPS = {
+    "identity": "vidlab.ops.basic",
+    "resize": "vidlab.ops.basic",
+    "denoise": "vidlab.ops.basic",
+    "sharpen": "vidlab.ops.basic",
+    "ema": "vidlab.ops.temporal",
+    "pencil": "vidlab.ops.pencil",
+    "comic": "vidlab.ops.comic",
+    "cartoon": "vidlab.ops.cartoon",
+    "lut": "vidlab.ops.grade",
+    "tone": "vidlab.ops.grade",
+    "bloom": "vidlab.ops.grade",
+    "grain": "vidlab.ops.grade",
+    "vignette": "vidlab.ops.grade",
+    "flow_stabilize": "vidlab.ops.stabilize",
+    "edge_stabilize": "vidlab.ops.stabilize",
+    "noop": "vidlab.ops.enhance",
+    "bilateral": "vidlab.ops.enhance",
+    "combined": "vidlab.ops.enhance",
+    "deblock": "vidlab.ops.enhance",
+    "interpolate": "vidlab.ops.interpolate",
+}
+
 _OPS: dict[str, type[Op]] = {}
 _loaded = False
 
@@ -67,6 +93,12 @@ def reload_plugins() -> None:
 
 
 def get_op(name: str) -> type[Op]:
+    if name in _OPS:
+        return _OPS[name]
+    if name in BUILTIN_OPS:
+        importlib.import_module(BUILTIN_OPS[name])
+        if name in _OPS:
+            return _OPS[name]
     load_plugins()
     try:
         return _OPS[name]

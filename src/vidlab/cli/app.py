@@ -1001,7 +1001,13 @@ def ops_cmd(
     for op in ops:
         pre = ""
         if op.kind == "temporal":
-            pre = f", pre-roll {op().preroll()} frames at defaults"
+            inst = op()
+            rolls = [
+                f"{what} {n} frame{'s' if n != 1 else ''}"
+                for what, n in (("pre-roll", inst.preroll()), ("look-ahead", inst.postroll()))
+                if n
+            ]
+            pre = f", {', '.join(rolls)} at defaults" if rolls else ""
         out.print(f"[bold]{op.name}[/bold] ({op.kind}{pre}) - {op.summary()}", highlight=False)
         for p in op.params():
             rng = f" {p.range_text}" if p.range_text else ""

@@ -8,9 +8,10 @@ import uuid
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` so that a crash leaves either the old file or the new one, never a mix:
     a temporary file beside it, fsync, rename, then fsync of the folder."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         with open(tmp, "wb") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +36,7 @@ def before_after(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndar
     return np.concatenate([before, spacer, after], axis=1)
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
+def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
     """Save an RGB image as PNG atomically (temporary file, then rename)."""
     ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image

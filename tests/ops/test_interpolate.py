@@ -298,3 +298,14 @@ def test_variable_rate_source_becomes_constant_rate(vfr_mkv: Path, tmp_path: Pat
     times = frame_times(dst)
     assert all(b - a == Fraction(1, 60) for a, b in itertools.pairwise(times))
     assert packets(dst, "audio") == packets(vfr_mkv, "audio")
+
+
+def test_minterpolate_backend_on_the_same_grid():
+    """FFmpeg's filter as a peer behind the same op: the same frame count and timestamps."""
+    fps = Fraction(15)
+    frames = [Frame(f.image[:96, :160].copy(), f.pts, f.index) for f in stream(fps, 6)]
+    out = list(bound(fps, 6, factor=2, method="minterpolate").process(iter(frames)))
+    assert [f.pts for f in out] == [Fraction(k, 30) for k in range(12)]
+    assert all(f.image.shape == (96, 160, 3) for f in out)
+    made = out[5].image.astype(int)  # between frames 2 and 3: not a copy of either
+    assert not np.array_equal(made, frames[2].image) and not np.array_equal(made, frames[3].image)

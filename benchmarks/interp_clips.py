@@ -795,21 +795,7 @@ def _is_current(path: Path, width: int, height: int, fps: Fraction, frames: int)
 
 def write_clip(path: Path, render: Render, width: int, height: int, fps: Fraction, frames: int) -> Path:
     """Encode ``frames`` frames of ``render`` at ``fps`` into ``path`` (H.264, CRF 14, 4:2:0)."""
-    info = VideoInfo(
-        path=str(path),
-        container="",
-        codec="libx264",
-        width=width,
-        height=height,
-        fps=fps,
-        time_base=1 / fps,
-        frame_count=frames,
-        duration=frames / fps,
-        start_time=Fraction(0),
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        color=BT709,
-    )
+    info = VideoInfo.constant_rate(path, width, height, fps, frames, codec="libx264", color=BT709)
     settings = EncodeSettings(codec="libx264", crf=CRF, pix_fmt="yuv420p")
     with VideoWriter(path, info, settings) as writer:
         for i, pts in enumerate(timestamps(frames, fps)):

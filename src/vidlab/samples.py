@@ -23,7 +23,7 @@ import numpy as np
 from vidlab.errors import UsageError
 from vidlab.frame import Frame
 from vidlab.io.codecs import EncodeSettings
-from vidlab.io.colors import ColorInfo, bit_depth
+from vidlab.io.colors import ColorInfo
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.writer import VideoWriter
 
@@ -158,26 +158,11 @@ def generate(
     if fps <= 0 or fps > 1000:
         raise UsageError(f"--fps must be in (0, 1000], got {fps}")
     pts = timestamps(frames, fps, vfr)
-    time_base = Fraction(1, 90000) if vfr else 1 / fps
-    duration = pts[-1] + (pts[-1] - pts[-2] if vfr and frames > 1 else 1 / fps)
-    info = VideoInfo(
-        path=str(out),
-        container="",
-        codec=codec,
-        width=width,
-        height=height,
-        fps=fps,
-        time_base=time_base,
-        frame_count=frames,
-        duration=duration,
-        start_time=Fraction(0),
-        pix_fmt=pix_fmt,
-        bit_depth=bit_depth(pix_fmt),
-        color=color,
-        sar=sar,
-        rotation=rotation,
-        is_vfr=vfr,
-    )
+    info = VideoInfo.constant_rate(out, width, height, fps, frames, codec=codec, pix_fmt=pix_fmt, color=color)
+    info = info.with_changes(sar=sar, rotation=rotation)
+    if vfr:
+        last = pts[-1] - pts[-2] if frames > 1 else 1 / fps
+        info = info.with_changes(time_base=Fraction(1, 90000), duration=pts[-1] + last, is_vfr=True)
     settings = EncodeSettings(
         codec=codec,
         crf=crf if codec != "ffv1" else None,
@@ -189,7 +174,7 @@ def generate(
         tone = None
         if audio:
             tone = Path(tmp) / "tone.mka"
-            write_tone(tone, float(duration))
+            write_tone(tone, float(info.duration))
         with VideoWriter(out, info, settings, audio_from=tone) as writer:
             for i, t in enumerate(pts):
                 writer.write(Frame(render(float(t), width, height, motion), t, i))

@@ -35,21 +35,7 @@ def blocky_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[np.ndarr
     path = tmp_path_factory.mktemp("enhance") / "blocky.mp4"
     width, height, count = 320, 192, 10
     source = [render(i / 30, width, height) for i in range(count)]
-    info = VideoInfo(
-        path=str(path),
-        container="",
-        codec="libx264",
-        width=width,
-        height=height,
-        fps=FPS,
-        time_base=1 / FPS,
-        frame_count=count,
-        duration=count / FPS,
-        start_time=Fraction(0),
-        pix_fmt="yuv420p",
-        bit_depth=8,
-        color=BT709,
-    )
+    info = VideoInfo.constant_rate(path, width, height, FPS, count, codec="libx264", color=BT709)
     settings = EncodeSettings(
         codec="libx264", crf=40, preset="veryfast", options={"x264-params": "no-deblock=1"}
     )

@@ -47,20 +47,7 @@ def stream(fps: Fraction, n: int, render=pan) -> list[Frame]:
 def bound(info_fps: Fraction, n: int, **params) -> Interpolate:
     from vidlab.io.probe import VideoInfo
 
-    info = VideoInfo(
-        path="mem",
-        container="",
-        codec="",
-        width=W,
-        height=H,
-        fps=info_fps,
-        time_base=1 / info_fps,
-        frame_count=n,
-        duration=n / info_fps,
-        start_time=Fraction(0),
-        pix_fmt="yuv420p",
-        bit_depth=8,
-    )
+    info = VideoInfo.constant_rate("mem", W, H, info_fps, n)
     return Interpolate.create(**params).bind(info)
 
 

@@ -197,6 +197,7 @@ RayAddressOpt = Annotated[
     str | None, typer.Option("--ray-address", help="Existing Ray cluster (default: start one locally).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+NoAudioOpt = Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")]
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def run_cmd(
     duration: Annotated[
         str | None, typer.Option(help="Duration to process: seconds or [hh:]mm:ss[.frac].")
     ] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")] = False,
+    no_audio: NoAudioOpt = False,
     chunk_seconds: ChunkSecondsOpt = None,
     workers: WorkersOpt = None,
     threads_per_worker: ThreadsOpt = None,
@@ -818,7 +819,7 @@ def interpolate_cmd(
     duration: Annotated[
         str | None, typer.Option(help="Duration to process (for a live input: stop after it).")
     ] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy audio streams.")] = False,
+    no_audio: NoAudioOpt = False,
     chunk_seconds: ChunkSecondsOpt = None,
     workers: WorkersOpt = None,
     threads_per_worker: ThreadsOpt = None,
@@ -850,16 +851,11 @@ def interpolate_cmd(
     )
     recipe = Recipe((op,))
     settings = EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt)
-    if is_live(input):
+    begin, length = _time(start, "--start"), _time(duration, "--duration")
+    if is_live(input):  # read once, as it arrives (a URL is not a Path: no job, no chunks)
         with _progress_bar(not quiet, "live") as update:
             result = runner.run(
-                input,
-                output,
-                recipe,
-                settings,
-                start=_time(start, "--start"),
-                duration=_time(duration, "--duration"),
-                on_progress=update,
+                input, output, recipe, settings, start=begin, duration=length, on_progress=update
             )
         _summary(result, quiet)
         return
@@ -868,8 +864,8 @@ def interpolate_cmd(
         output=output,
         recipe=recipe,
         settings=settings,
-        start=_time(start, "--start"),
-        duration=_time(duration, "--duration"),
+        start=begin,
+        duration=length,
         copy_audio=not no_audio,
     )
     par = _Parallel(chunk_seconds, workers, threads_per_worker, executor, ray_address)

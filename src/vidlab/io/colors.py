@@ -111,6 +111,22 @@ def sws_matrix(color: ColorInfo, height: int) -> Colorspace:
     return Colorspace.ITU709 if height >= 720 else Colorspace.ITU601
 
 
+# Luma weights (Kr, Kb) of each conversion matrix.
+_KR_KB = {
+    Colorspace.ITU709: (0.2126, 0.0722),
+    Colorspace.FCC: (0.30, 0.11),
+    Colorspace.ITU601: (0.299, 0.114),
+    Colorspace.SMPTE240M: (0.212, 0.087),
+    Colorspace.BT2020: (0.2627, 0.0593),
+}
+
+
+def luma_weights(color: ColorInfo, height: int) -> tuple[float, float, float]:
+    """(Kr, Kg, Kb) of the matrix :func:`sws_matrix` picks: Y' = Kr R + Kg G + Kb B."""
+    kr, kb = _KR_KB[sws_matrix(color, height)]
+    return kr, 1.0 - kr - kb, kb
+
+
 def sws_range(color: ColorInfo, pix_fmt: str) -> ColorRange:
     return ColorRange.JPEG if is_full_range(color, pix_fmt) else ColorRange.MPEG
 

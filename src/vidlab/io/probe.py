@@ -53,6 +53,37 @@ class VideoInfo:
     bit_rate: int | None = None
     audio: tuple[AudioStreamInfo, ...] = ()
 
+    @classmethod
+    def constant_rate(
+        cls,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        fps: Fraction,
+        frames: int,
+        *,
+        codec: str = "",
+        pix_fmt: str = "yuv420p",
+        color: ColorInfo | None = None,
+    ) -> VideoInfo:
+        """A stream of ``frames`` frames at ``fps`` from time 0, in a ``1/fps`` time base: what
+        a writer needs to make a video from rendered frames."""
+        return cls(
+            path=str(path),
+            container="",
+            codec=codec,
+            width=width,
+            height=height,
+            fps=fps,
+            time_base=1 / fps,
+            frame_count=frames,
+            duration=frames / fps,
+            start_time=Fraction(0),
+            pix_fmt=pix_fmt,
+            bit_depth=bit_depth(pix_fmt),
+            color=color or ColorInfo(),
+        )
+
     def with_changes(self, **changes: Any) -> VideoInfo:
         return replace(self, **changes)
 

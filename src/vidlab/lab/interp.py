@@ -24,17 +24,15 @@ import numpy as np
 
 from vidlab.errors import UsageError
 from vidlab.frame import Frame
+from vidlab.io import colors
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader
 from vidlab.ops.interpolate import METHODS, Interpolate
 
-# Luma weights (Kr, Kb) by H.273 matrix coefficients; unknown: by frame height, as players do.
-_KR_KB = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 9: (0.2627, 0.0593)}
-
 
 def luma_weights(info: VideoInfo) -> np.ndarray:
-    kr, kb = _KR_KB.get(info.color.matrix, (0.2126, 0.0722) if info.height >= 720 else (0.299, 0.114))
-    return np.array([kr, 1.0 - kr - kb, kb], np.float32)
+    """The stream's own luma weights (its matrix tag; untagged: BT.709 for HD, BT.601 for SD)."""
+    return np.array(colors.luma_weights(info.color, info.height), np.float32)
 
 
 def luma(image: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -98,21 +98,14 @@ class FlowPair:
     position outside a frame gives that frame no weight (content entering at an edge).
     """
 
+    # Fixed-point steps when inverting a flow to time t (more changed nothing measurable).
+    ITERATIONS = 3
+
     def __init__(
-        self,
-        flow_width: int = 640,
-        preset: str = "medium",
-        occlusion: float = 1.0,
-        iterations: int = 3,
-        select: bool = True,
-        radii: tuple[int, ...] = (),
-        quadratic: bool = True,
+        self, flow_width: int = 640, preset: str = "medium", occlusion: float = 1.0, quadratic: bool = True
     ) -> None:
         self.flow_width = flow_width
         self.occlusion = occlusion
-        self.iterations = iterations
-        self.select = select
-        self.radii = radii
         self.quadratic = quadratic
         self._dis = (flow.dis(preset), flow.dis(preset))
         self._last: tuple[np.ndarray, np.ndarray] | None = None  # (frame 1, its flow to frame 0)
@@ -142,86 +135,43 @@ class FlowPair:
 
     def _project(self, f: np.ndarray, s: float) -> np.ndarray:
         """``f`` sampled at the point ``p`` with ``p + s f(p) = x``, for every ``x``."""
-        h, w = f.shape[:2]
-        grid = flow._grid(w, h)
         v = f
-        for _ in range(self.iterations):
-            v = cv2.remap(f, grid - s * v, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        for _ in range(self.ITERATIONS):
+            v = flow.warp(f, -s * v)
         return v
 
     def motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Flows from time ``t`` to frames 0 and 1 and their blend weights (at flow size)."""
         m_fwd = self._project(self.f01, t)
         m_bwd = -self._project(self.f10, 1.0 - t)
-        if self.select:
-            m = m_fwd
-            best = self._mismatch(m_fwd, t)
-            for cand in self._candidates(m_fwd, m_bwd):
-                err = self._mismatch(cand, t)
-                better = err < best
-                m = np.where(better[..., None], cand, m)
-                best = np.minimum(err, best)
-        else:
-            m = m_fwd
-        h, w = m.shape[:2]
-        grid = flow._grid(w, h)
+        better = self._mismatch(m_bwd, t) < self._mismatch(m_fwd, t)
+        m = np.where(better[..., None], m_bwd, m_fwd)
         ft0, ft1 = -t * m, (1.0 - t) * m
         if self.accel is not None:
             # The point a straight path puts at y is at y + c on its curved path, so x shows the
             # point of y = x - c (with c read at x: accelerations vary slowly).
-            acc = cv2.remap(self.accel, grid + ft0, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            c = acc * (0.5 * (t * t - t))
-            y = grid - c
-            ft0 = cv2.remap(ft0, y, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - c
-            ft1 = cv2.remap(ft1, y, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - c
-        p = grid + ft0  # where x comes from in frame 0
-        q = grid + ft1  # and in frame 1
+            c = flow.warp(self.accel, ft0) * (0.5 * (t * t - t))
+            ft0 = flow.warp(ft0, -c) - c
+            ft1 = flow.warp(ft1, -c) - c
         tol = self.occlusion + 0.05 * cv2.magnitude(m[..., 0], m[..., 1])
-        e0 = cv2.remap(self.e0, p, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        e1 = cv2.remap(self.e1, q, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        c1 = 1.0 / (1.0 + (e0 / tol) ** 2) * _inside(q, w, h)
-        c0 = 1.0 / (1.0 + (e1 / tol) ** 2) * _inside(p, w, h)
+        h, w = m.shape[:2]
+        c1 = 1.0 / (1.0 + (flow.warp(self.e0, ft0) / tol) ** 2) * _inside(ft1, w, h)
+        c0 = 1.0 / (1.0 + (flow.warp(self.e1, ft1) / tol) ** 2) * _inside(ft0, w, h)
         w0 = (1.0 - t) * c0 + 1e-3 * (1.0 - t)
         w1 = t * c1 + 1e-3 * t
         total = w0 + w1
         return ft0, ft1, w0 / total, w1 / total
 
-    def _candidates(self, m_fwd: np.ndarray, m_bwd: np.ndarray) -> Iterator[np.ndarray]:
-        """Motion candidates besides the forward projection: the backward one, and both taken
-        from neighbours a few pixels away (the right vector for a background pixel next to a
-        moving object is found on the background beside it)."""
-        yield m_bwd
-        for r in self.radii:
-            for dx, dy in ((r, 0), (-r, 0), (0, r), (0, -r)):
-                mat = np.float32([[1, 0, dx], [0, 1, dy]])
-                for m in (m_fwd, m_bwd):
-                    yield cv2.warpAffine(m, mat, (m.shape[1], m.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-
     def _mismatch(self, m: np.ndarray, t: float) -> np.ndarray:
-        h, w = m.shape[:2]
-        grid = flow._grid(w, h)
-        s0 = cv2.remap(self.g0, grid - t * m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        s1 = cv2.remap(self.g1, grid + (1.0 - t) * m, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return cv2.blur(cv2.absdiff(s0, s1).astype(np.float32), (5, 5))
+        """How much the two frames disagree along motion ``m`` at time ``t`` (box-filtered)."""
+        diff = cv2.absdiff(flow.warp(self.g0, -t * m), flow.warp(self.g1, (1.0 - t) * m))
+        return cv2.blur(diff.astype(np.float32), (5, 5))
 
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, w0, w1 = self.motion(t)
         h, w = self.a.shape[:2]
-        grid = flow._grid(w, h)
-        warped0 = cv2.remap(
-            self.a,
-            grid + flow.resize_flow(ft0, w, h),
-            None,
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        warped1 = cv2.remap(
-            self.b,
-            grid + flow.resize_flow(ft1, w, h),
-            None,
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        warped0 = flow.warp(self.a, flow.resize_flow(ft0, w, h))
+        warped1 = flow.warp(self.b, flow.resize_flow(ft1, w, h))
         if w0.shape[:2] != (h, w):
             w0 = cv2.resize(w0, (w, h), interpolation=cv2.INTER_LINEAR)
             w1 = cv2.resize(w1, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -237,7 +187,9 @@ def _round_trip(f: np.ndarray, g: np.ndarray) -> np.ndarray:
     return cv2.magnitude(r[..., 0], r[..., 1])
 
 
-def _inside(coords: np.ndarray, w: int, h: int) -> np.ndarray:
+def _inside(offsets: np.ndarray, w: int, h: int) -> np.ndarray:
+    """1 where ``grid + offsets`` lands inside a ``w`` x ``h`` picture, else 0."""
+    coords = flow._grid(w, h) + offsets
     x, y = coords[..., 0], coords[..., 1]
     return ((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)).astype(np.float32)
 
@@ -410,11 +362,15 @@ def _resample(
             yield frame.replace(index=k)
             k += 1
         prev, prev_thumb = frame, thumb
-    if prev is None:
-        return
-    end = grid.end(prev.pts, gap)
+    if prev is not None:
+        yield from _hold(prev, grid, k, gap)
+
+
+def _hold(last: Frame, grid: _Grid, k: int, gap: Fraction | None) -> Iterator[Frame]:
+    """The last source frame repeated on grid times ``k, k+1, ...`` until it ends."""
+    end = grid.end(last.pts, gap)
     while (when := grid.time(k)) < end:
-        yield prev.replace(pts=when, index=k)
+        yield last.replace(pts=when, index=k)
         k += 1
 
 
@@ -521,8 +477,4 @@ def _minterpolate(frames: Iterator[Frame], grid: _Grid, info: VideoInfo) -> Iter
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    tail = last[0]
-    end = grid.end(tail.pts, None)
-    while (when := grid.time(k)) < end:
-        yield tail.replace(pts=when, index=k)
-        k += 1
+    yield from _hold(last[0], grid, k, None)

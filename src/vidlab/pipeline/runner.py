@@ -84,7 +84,7 @@ def run(
     else:
         info = probe(src)
         reader = VideoReader(src, start=start, duration=duration, info=info)
-    target = recipe.bind(info).output_info(info)
+    target = recipe.output_info(info)
     writer = VideoWriter(
         dst,
         target,

@@ -14,11 +14,11 @@ import json
 import numpy as np
 
 from bench_transcode import OUT, machine
+from vidlab.core.timeparse import parse_size
 from vidlab.io.reader import VideoReader
+from vidlab.io.samples import generate
 from vidlab.metrics import temporal_instability
 from vidlab.pipeline.recipe import Recipe
-from vidlab.samples import generate
-from vidlab.timeparse import parse_size
 
 STYLES = ["pencil", "cartoon", "comic", "lut file=teal_orange | tone | bloom | vignette"]
 # Halftone screens are fixed on the page, so comic is stabilized on its input (as its presets do).

@@ -1,7 +1,7 @@
 """Benchmark: full-reference quality metrics on a 720p pair, vidlab beside the ffmpeg CLI and the
 peer package ffmpeg-quality-metrics (ffqm), all in the same run.
 
-Reference: a generated 720p30 clip (`vidlab.samples`, CRF 18). Distorted: the same clip
+Reference: a generated 720p30 clip (`vidlab.io.samples`, CRF 18). Distorted: the same clip
 re-encoded by the ffmpeg binary with libx264 veryfast CRF 32. Every command is a child process
 (wall clock includes interpreter / process start), best of ``--repeat``, the tools interleaved
 round by round so that a burst of load on a shared machine hits them alike. CPU seconds (user +
@@ -42,8 +42,8 @@ import numpy as np
 
 from bench_transcode import OUT, ffmpeg_x264, frames_of, machine, timed
 from vidlab.io.ffmpeg import ffmpeg_exe
+from vidlab.io.samples import generate
 from vidlab.metrics.quality import quality
-from vidlab.samples import generate
 
 TARGETS = {"psnr_ssim": 0.8, "vmaf": 0.9}
 VMAF_THREADS = 2

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from bench_transcode import OUT, concat, ffmpeg_x264, frames_of, machine, timed
-from vidlab.samples import generate
+from vidlab.io.samples import generate
 
 HEAVY = "denoise strength=5 search=7"
 LIGHT = "denoise method=gaussian strength=6"

@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 
 from bench_transcode import OUT, ffmpeg_x264, machine, timed
-from vidlab.frame import Frame
+from vidlab.core.frame import Frame
 from vidlab.io.reader import VideoReader
+from vidlab.io.samples import generate
 from vidlab.ops.grade import read_cube, resolve_lut
 from vidlab.pipeline.recipe import Recipe
-from vidlab.samples import generate
 
 # (label, recipe, target fps for the op alone at 1080p or None)
 OPS = [

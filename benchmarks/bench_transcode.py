@@ -20,7 +20,7 @@ from pathlib import Path
 import av
 
 from vidlab.io.ffmpeg import ffmpeg_exe
-from vidlab.samples import generate
+from vidlab.io.samples import generate
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -44,11 +44,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidlab.frame import Frame
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
+from vidlab.io.samples import BT709, timestamps
 from vidlab.io.writer import VideoWriter
-from vidlab.samples import BT709, timestamps
 
 Render = Callable[[float, int, int], np.ndarray]
 

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from vidlab.samples import generate
+from vidlab.io.samples import generate
 
 
 @pytest.fixture(autouse=True)

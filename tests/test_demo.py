@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 
-from vidlab.demo import DEMO_STYLES, run_demo
+from vidlab.cli.demo import DEMO_STYLES, run_demo
 from vidlab.io.probe import probe
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 from vidlab.io import probe
 from vidlab.io.ffmpeg import ffmpeg_exe
-from vidlab.samples import generate
+from vidlab.io.samples import generate
 
 COMMANDS = ["probe", "run", "ops", "generate-test-video", "demo"]
 
@@ -108,7 +108,7 @@ def bad_inputs(tmp_path, sample_mp4):
     full = (tmp_path / "full.mp4").read_bytes()
     tail.write_bytes(full[: len(full) * 2 // 3])
     audio_only = tmp_path / "tone.m4a"
-    from vidlab.samples import write_tone
+    from vidlab.io.samples import write_tone
 
     write_tone(audio_only, 0.5)
     return {"empty": empty, "text": text, "truncated": cut, "moov_at_end": tail, "audio_only": audio_only}

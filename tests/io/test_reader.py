@@ -7,9 +7,9 @@ import pytest
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 from conftest import frame_times, psnr
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
 from vidlab.io import VideoReader, read_frames
-from vidlab.samples import render
+from vidlab.io.samples import render
 
 
 def gray(rgb):

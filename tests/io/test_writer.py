@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import first_time, frame_times, packets, psnr
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
 from vidlab.io import EncodeSettings, probe, read_frames
 from vidlab.pipeline import run
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
 from vidlab.lab.bdrate import BDRateError, _pchip, bd_quality, bd_rate
 
 # Rate/quality points from libvmaf python/test/bd_rate_calculator_test.py (BDrateCalculatorTest.setUp),

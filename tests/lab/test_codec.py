@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
+from vidlab.io.samples import generate
 from vidlab.lab.codec import codec_test
 from vidlab.lab.sweep import sweep
 from vidlab.metrics.quality import quality
-from vidlab.samples import generate
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import pytest
 
 import vidlab.lab.compare as compare_mod
 from conftest import decode_rgb, frame_times, psnr, run_cli
-from vidlab.errors import MediaError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.colors import ColorInfo
 from vidlab.io.probe import VideoInfo, probe

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from vidlab.errors import MediaError, UsageError
+from vidlab.core.errors import MediaError, UsageError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.metrics.quality import pooled, quality

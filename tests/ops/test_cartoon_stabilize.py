@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from conftest import psnr
-from vidlab.frame import Frame
+from vidlab.core.frame import Frame
 from vidlab.io.reader import VideoReader
+from vidlab.io.samples import generate
 from vidlab.metrics import temporal_instability
-from vidlab.ops import flow
 from vidlab.ops.cartoon import Cartoon, kmeans, palette_table, quantize, to_lab
-from vidlab.ops.scene import SceneCutDetector
 from vidlab.pipeline.recipe import Recipe
-from vidlab.samples import generate
+from vidlab.vision import flow
+from vidlab.vision.scene import SceneCutDetector
 
 
 @pytest.fixture(scope="module")

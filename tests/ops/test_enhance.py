@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 
 from conftest import decode_rgb, psnr, run_cli
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo
 from vidlab.io.reader import VideoReader
+from vidlab.io.samples import BT709, render
 from vidlab.io.writer import VideoWriter
 from vidlab.ops import SpatialOp, get_op
 from vidlab.ops.basic import Identity, Sharpen
 from vidlab.ops.enhance import Bilateral, Combined, Deblock, blockiness
 from vidlab.pipeline.recipe import Recipe
-from vidlab.samples import BT709, render
 
 ENHANCERS = ("noop", "bilateral", "combined", "deblock")
 FPS = Fraction(30)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import decode_rgb, run_cli
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.ops import get_op, grade
 from vidlab.ops.grade import linear_to_srgb, read_cube, srgb_to_linear

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 from conftest import frame_times, packets, psnr, run_cli
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.io.probe import probe
+from vidlab.io.samples import _photos, generate
 from vidlab.ops import interpolate as interp_mod
 from vidlab.ops.interpolate import Interpolate, grid_time_base
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import run
-from vidlab.samples import _photos, generate
 
 W, H = 480, 270
 PAN = 150.0  # px/s: 10 px per frame at 15 fps, 5 px at 30 fps

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from conftest import psnr
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
+from vidlab.io.samples import render
 from vidlab.ops import SpatialOp, TemporalOp, get_op, list_ops
 from vidlab.pipeline import Recipe
-from vidlab.samples import render
 
 
 def _frames(n=12, w=96, h=64):

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import decode_rgb, frame_times, run_cli
-from vidlab.errors import RecipeError
+from vidlab.core.errors import RecipeError
 from vidlab.io import probe
+from vidlab.io.samples import render
 from vidlab.ops import SpatialOp, get_op
 from vidlab.ops import comic as comic_mod
 from vidlab.ops import pencil as pencil_mod
 from vidlab.pipeline import Recipe, run
-from vidlab.samples import render
 
 Pencil = get_op("pencil")
 Comic = get_op("comic")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import frame_times
-from vidlab.errors import RecipeError, UsageError
+from vidlab.core.errors import RecipeError, UsageError
 from vidlab.io.probe import probe
 from vidlab.pipeline import presets
 from vidlab.pipeline.recipe import Recipe

@@ -3,7 +3,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from vidlab.errors import MediaError, UsageError
+from vidlab.core.errors import MediaError, UsageError
 from vidlab.io import EncodeSettings, probe, read_frames
 from vidlab.ops import get_op
 from vidlab.pipeline import Recipe, run
@@ -63,7 +63,7 @@ def test_memory_stays_bounded_by_queues(sample_mp4, tmp_path):
     """Frames alive at once are bounded by the queue sizes, not the video length."""
     import gc
 
-    from vidlab.frame import Frame
+    from vidlab.core.frame import Frame
 
     peak = 0
     orig = Frame.with_image

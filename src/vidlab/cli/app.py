@@ -1,6 +1,6 @@
 """``vidlab`` command line. Each command parses options, calls the library and reports.
 
-User errors (:class:`vidlab.errors.VidlabError`) become one line on stderr and exit code 2
+User errors (:class:`vidlab.core.errors.VidlabError`) become one line on stderr and exit code 2
 (usage) or 1 (media); a traceback is shown only with ``VIDLAB_DEBUG=1``.
 """
 
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vidlab import __version__
-from vidlab.errors import UsageError, VidlabError
+from vidlab.core.errors import UsageError, VidlabError
+from vidlab.core.timeparse import parse_rate, parse_size, parse_time
 from vidlab.pipeline.defaults import DEFAULT_CHUNK_SECONDS
-from vidlab.timeparse import parse_rate, parse_size, parse_time
 
 # The library loads per command (a command that measures pays only for what it uses).
 if TYPE_CHECKING:
@@ -434,7 +434,7 @@ def preview_cmd(
     quiet: QuietOpt = False,
 ) -> None:
     """Try a style on a short clip: writes NAME.STYLE.preview.mp4 and a before/after PNG."""
-    from vidlab.preview import make_preview
+    from vidlab.pipeline.preview import make_preview
 
     names = _styles(style)
     if len(names) != 1:
@@ -550,7 +550,7 @@ def metrics_cmd(
 
     The distorted video is scaled to the reference's size when they differ. Pooled over frames
     as mean, harmonic mean, min, max and 5th percentile."""
-    from vidlab.fsutil import write_atomic
+    from vidlab.core.fsutil import write_atomic
     from vidlab.metrics.quality import quality
 
     if max_frames is not None and max_frames < 1:
@@ -1026,7 +1026,7 @@ def generate_cmd(
     ] = None,
 ) -> None:
     """Make a sample: real photographs panned and zoomed with known motion, plus moving patterns."""
-    from vidlab.samples import generate
+    from vidlab.io.samples import generate
 
     if rotation % 90:
         raise typer.BadParameter("rotation must be a multiple of 90", param_hint="--rotation")
@@ -1054,7 +1054,7 @@ def demo_cmd(
     size: Annotated[str, typer.Option(help="Sample size WIDTHxHEIGHT.")] = "1280x720",
 ) -> None:
     """Generate a sample, run a recipe on it, and write the output, a before/after PNG and a report."""
-    from vidlab.demo import DEMO_RECIPE, run_demo
+    from vidlab.cli.demo import DEMO_RECIPE, run_demo
 
     out.print(f"vidlab demo: recipe [bold]{DEMO_RECIPE}[/bold]", highlight=False)
     with _progress_bar(True, "demo") as update:

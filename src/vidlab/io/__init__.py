@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from vidlab.core.lazy import lazy_getattr
+
 # Light modules load at once (``probe`` is also a submodule's name, so it must be bound here).
 from vidlab.io.codecs import CODECS, EncodeSettings, canonical_codec
 from vidlab.io.colors import ColorInfo
 from vidlab.io.probe import AudioStreamInfo, VideoInfo, open_input, probe
-from vidlab.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from vidlab.io.reader import VideoReader, read_frames

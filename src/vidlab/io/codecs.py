@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
 from vidlab.io.colors import bit_depth, is_rgb_format
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from vidlab.errors import VidlabError
+from vidlab.core.errors import VidlabError
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 
-from vidlab.errors import MediaError
+from vidlab.core.errors import MediaError
 from vidlab.io.probe import _reason, open_input
 
 

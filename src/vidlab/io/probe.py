@@ -12,7 +12,7 @@ from typing import Any
 
 import av
 
-from vidlab.errors import MediaError, UsageError
+from vidlab.core.errors import MediaError, UsageError
 from vidlab.io.colors import ColorInfo, bit_depth
 
 

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Interpolation
 
-from vidlab.errors import MediaError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.colors import ThreadReformatters, is_rgb_format, sws_matrix, sws_range
 from vidlab.io.probe import VideoInfo, _reason, describe, open_input, probe
 

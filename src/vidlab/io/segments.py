@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from vidlab.errors import MediaError
+from vidlab.core.errors import MediaError
 from vidlab.io.probe import VideoInfo, _first_video_stream, _reason, open_input
 from vidlab.io.writer import AudioCopier, OutputFile, write_error
 

@@ -18,8 +18,8 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange
 
-from vidlab.errors import MediaError, UsageError, VidlabError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, UsageError, VidlabError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings, ResolvedEncode, resolve
 from vidlab.io.colors import ColorInfo, ThreadReformatters, is_rgb_format, sws_matrix, sws_range
 from vidlab.io.probe import VideoInfo, _reason, open_input

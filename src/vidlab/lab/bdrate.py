@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from vidlab.errors import UsageError
+from vidlab.core.errors import UsageError
 
 if TYPE_CHECKING:
     from scipy.interpolate import PchipInterpolator

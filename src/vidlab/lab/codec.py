@@ -20,8 +20,8 @@ from typing import Any
 
 import av
 
-from vidlab.errors import MediaError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings, canonical_codec
 from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, open_input, probe

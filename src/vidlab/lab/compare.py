@@ -29,15 +29,15 @@ import av
 import cv2
 import numpy as np
 
-from vidlab.errors import MediaError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
+from vidlab.io.images import write_png
 from vidlab.io.probe import VideoInfo, _reason, open_input, probe
 from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter, check_output_path
 from vidlab.metrics.image import psnr
 from vidlab.pipeline.runner import Progress, ProgressCallback
-from vidlab.preview import write_png
 
 log = logging.getLogger(__name__)
 

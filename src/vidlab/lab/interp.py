@@ -22,8 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vidlab.errors import UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import UsageError
+from vidlab.core.frame import Frame
 from vidlab.io import colors
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vidlab.errors import UsageError
-from vidlab.fsutil import write_atomic
+from vidlab.core.errors import UsageError
+from vidlab.core.fsutil import write_atomic
 from vidlab.lab.bdrate import BDRateError, bd_quality, bd_rate
 from vidlab.lab.codec import CodecTestResult, codec_test, container_suffix, evaluate_enhancer, lab_codec
 from vidlab.pipeline.recipe import Recipe

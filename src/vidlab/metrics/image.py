@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from vidlab.io.reader import VideoReader
-from vidlab.ops import flow
+from vidlab.vision import flow
 
 if TYPE_CHECKING:
     from vidlab.metrics.quality import Alignment

@@ -27,11 +27,11 @@ from typing import Any
 import av
 from av.filter import Graph
 
-from vidlab.errors import MediaError, UsageError
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.stages import Stages
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, probe
-from vidlab.stages import Stages
 
 # Frame metadata keys the filters export, and the names we report them under.
 _PSNR_KEYS = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidlab.ops import flow
+from vidlab.vision import flow
 
 
 @dataclass(frozen=True)

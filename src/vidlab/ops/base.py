@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
 
 #: Stylizer sizes in pixels (stroke, dot cell, line width) are given at this frame height and

@@ -24,11 +24,11 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.ops.base import REFERENCE_HEIGHT, TemporalOp, param
 from vidlab.ops.registry import register_op
-from vidlab.ops.scene import SceneCutDetector
+from vidlab.vision.scene import SceneCutDetector
 
 _BINS = 32  # lookup-table resolution per channel (5 bits)
 _SAMPLES = 4096  # pixels on a fixed grid that the palette is fitted to

@@ -20,7 +20,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from vidlab.errors import RecipeError
+from vidlab.core.errors import RecipeError
 from vidlab.ops.base import SpatialOp, param
 from vidlab.ops.basic import Identity, Sharpen
 from vidlab.ops.registry import register_op

@@ -40,8 +40,8 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from vidlab.errors import RecipeError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError
+from vidlab.core.frame import Frame
 from vidlab.ops.base import SpatialOp, param
 from vidlab.ops.registry import register_op
 

@@ -33,14 +33,14 @@ from typing import ClassVar, Protocol
 import cv2
 import numpy as np
 
-from vidlab.errors import MediaError, RecipeError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import MediaError, RecipeError, UsageError
+from vidlab.core.frame import Frame
+from vidlab.core.timeparse import parse_rate
 from vidlab.io.probe import VideoInfo
-from vidlab.ops import flow
 from vidlab.ops.base import TemporalOp, param
 from vidlab.ops.registry import register_op
-from vidlab.ops.scene import cut_score, thumbnail
-from vidlab.timeparse import parse_rate
+from vidlab.vision import flow
+from vidlab.vision.scene import cut_score, thumbnail
 
 METHODS = ("flow", "blend", "minterpolate")
 SCENE_POLICIES = ("repeat", "blend", "cut")

@@ -18,7 +18,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from vidlab.errors import RecipeError
+from vidlab.core.errors import RecipeError
 from vidlab.ops.base import REFERENCE_HEIGHT, SpatialOp, param
 from vidlab.ops.registry import register_op
 

@@ -7,7 +7,7 @@ import importlib
 import logging
 from importlib.metadata import entry_points
 
-from vidlab.errors import RecipeError
+from vidlab.core.errors import RecipeError
 from vidlab.ops.base import Op
 
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from vidlab.frame import Frame
-from vidlab.ops import flow
+from vidlab.core.frame import Frame
 from vidlab.ops.base import TemporalOp, param
 from vidlab.ops.registry import register_op
-from vidlab.ops.scene import SceneCutDetector
+from vidlab.vision import flow
+from vidlab.vision.scene import SceneCutDetector
 
 
 @register_op

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from vidlab.frame import Frame
+from vidlab.core.frame import Frame
 from vidlab.ops.base import TemporalOp, param
 from vidlab.ops.registry import register_op
 

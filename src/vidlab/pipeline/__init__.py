@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from vidlab.lazy import lazy_getattr
+from vidlab.core.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from vidlab.pipeline.recipe import Recipe

@@ -17,7 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from vidlab.errors import MediaError
+from vidlab.core.errors import MediaError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo
 from vidlab.io.reader import VideoReader

@@ -20,8 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
-from vidlab.errors import UsageError, VidlabError
-from vidlab.fsutil import write_atomic
+from vidlab.core.errors import UsageError, VidlabError
+from vidlab.core.fsutil import write_atomic
 from vidlab.pipeline.chunks import ChunkResult, ChunkTask, run_chunk, run_chunk_bytes
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from vidlab.errors import MediaError, UsageError, VidlabError
-from vidlab.fsutil import write_atomic
+from vidlab.core.errors import MediaError, UsageError, VidlabError
+from vidlab.core.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings, resolve
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.segments import FrameIndex, index_frames, stitch
@@ -75,7 +75,7 @@ def input_identity(path: Path) -> dict[str, Any]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace a JSON file atomically (see :func:`vidlab.fsutil.write_atomic`)."""
+    """Replace a JSON file atomically (see :func:`vidlab.core.fsutil.write_atomic`)."""
     write_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 

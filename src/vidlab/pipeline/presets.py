@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from vidlab.errors import RecipeError, UsageError
-from vidlab.fsutil import write_atomic
+from vidlab.core.errors import RecipeError, UsageError
+from vidlab.core.fsutil import write_atomic
 from vidlab.pipeline.recipe import Recipe
 
 LEVELS = ("Speed", "Balanced", "Quality")

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from vidlab.errors import RecipeError, UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import RecipeError, UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
 from vidlab.ops.base import Op
 from vidlab.ops.registry import get_op

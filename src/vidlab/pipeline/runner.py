@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from vidlab.errors import UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import UsageError
+from vidlab.core.frame import Frame
+from vidlab.core.stages import Stages
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import LiveReader, VideoReader, is_live
 from vidlab.io.writer import VideoWriter, check_output_path
 from vidlab.pipeline.recipe import Recipe
-from vidlab.stages import Stages
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def run(
     queue_size: int = 6,
 ) -> RunResult:
     """Apply ``recipe`` to ``input_path`` and encode ``output_path``; see :class:`VideoWriter`
-    for what is preserved. Raises :class:`vidlab.errors.VidlabError` subclasses on bad input."""
+    for what is preserved. Raises :class:`vidlab.core.errors.VidlabError` subclasses on bad input."""
     src, dst = Path(input_path), Path(output_path)
     live = is_live(os.fspath(input_path))
     if not live and src.exists() and dst.exists() and src.resolve() == dst.resolve():

@@ -20,8 +20,8 @@ import av
 import cv2
 import numpy as np
 
-from vidlab.errors import UsageError
-from vidlab.frame import Frame
+from vidlab.core.errors import UsageError
+from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.colors import ColorInfo
 from vidlab.io.probe import VideoInfo, probe

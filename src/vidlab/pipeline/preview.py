@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from vidlab.errors import MediaError
-from vidlab.fsutil import write_atomic
+from vidlab.core.errors import MediaError
 from vidlab.io.codecs import EncodeSettings
+from vidlab.io.images import write_png
 from vidlab.io.reader import VideoReader
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import ProgressCallback, RunResult, run
+from vidlab.vision.draw import before_after
 
 DEFAULT_PREVIEW_SECONDS = Fraction(5)
-
-
-def frame_at(path: Path, t: Fraction) -> np.ndarray:
-    """The first decoded frame at or after ``t`` seconds."""
-    for frame in VideoReader(path, start=t):
-        return frame.image
-    raise MediaError(f"no frame at {float(t):.3f}s", path)
-
-
-def before_after(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndarray:
-    """Side by side with a white gap; ``after`` is resized to ``before``'s height if needed."""
-    if after.shape[0] != before.shape[0]:
-        w = round(after.shape[1] * before.shape[0] / after.shape[0])
-        after = cv2.resize(after, (w, before.shape[0]), interpolation=cv2.INTER_AREA)
-    spacer = np.full((before.shape[0], gap, 3), 255, np.uint8)
-    return np.concatenate([before, spacer, after], axis=1)
-
-
-def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Save an RGB image as PNG atomically (temporary file, then rename)."""
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
-        raise MediaError("cannot encode the PNG", path)
-    try:
-        write_atomic(path, png.tobytes())
-    except OSError as exc:
-        raise MediaError(f"cannot write the PNG ({exc.strerror or exc})", path) from None
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from vidlab import __version__
+from vidlab.io.images import frame_at, write_png
 from vidlab.io.probe import probe
+from vidlab.io.samples import generate
 from vidlab.metrics.image import psnr
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import ProgressCallback, run
-from vidlab.preview import before_after, frame_at, write_png
-from vidlab.samples import generate
+from vidlab.vision.draw import before_after
 
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
 

@@ -1,0 +1,1 @@
+"""Image algorithms shared by ops and metrics: optical flow, scene cuts, drawing."""

@@ -10,7 +10,7 @@ import pytest
 
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.reader import VideoReader
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 
 def planes(path: Path) -> list[list[np.ndarray]]:
@@ -32,7 +32,7 @@ def _planes(f: av.VideoFrame) -> list[np.ndarray]:
 def test_identity_is_bit_exact_to_a_lossless_codec(fixture, request, tmp_path: Path):
     src = request.getfixturevalue(fixture)
     dst = tmp_path / "same.mkv"
-    run(src, dst, "identity", EncodeSettings(codec="ffv1"))
+    execute(src, dst, "identity", EncodeSettings(codec="ffv1"))
     a, b = planes(src), planes(dst)
     assert len(a) == len(b) > 0
     for fa, fb in zip(a, b, strict=True):
@@ -45,16 +45,16 @@ def test_identity_never_converts_to_rgb(sample_mp4: Path, tmp_path: Path, monkey
         raise AssertionError("converted to RGB")
 
     monkeypatch.setattr(VideoReader, "to_rgb", refuse)
-    res = run(sample_mp4, tmp_path / "out.mp4", "identity")
+    res = execute(sample_mp4, tmp_path / "out.mp4", "identity")
     assert res.frames == 24
     with pytest.raises(AssertionError, match="converted to RGB"):
-        run(sample_mp4, tmp_path / "rgb.mp4", "identity via_rgb=true")
+        execute(sample_mp4, tmp_path / "rgb.mp4", "identity via_rgb=true")
     assert not (tmp_path / "rgb.mp4").exists()
 
 
 def test_interpolated_originals_keep_their_decoded_planes(sample_mp4: Path, tmp_path: Path):
     dst = tmp_path / "x2.mkv"
-    run(sample_mp4, dst, "interpolate factor=2", EncodeSettings(codec="ffv1"))
+    execute(sample_mp4, dst, "interpolate factor=2", EncodeSettings(codec="ffv1"))
     a, b = planes(sample_mp4), planes(dst)
     assert len(b) == 2 * len(a)
     for i, fa in enumerate(a):

@@ -24,7 +24,7 @@ from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import read_frames
 from vidlab.io.writer import VideoWriter
 from vidlab.lab.compare import compare, compose, compose_frames, draw_legend, grid_picks, zero_color
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 W, H = 320, 180
 
@@ -34,11 +34,11 @@ def views(sample_mp4: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """The sample, a CRF 40 encode of it, that encode denoised, and a 0.5 s cut of the encode."""
     d = tmp_path_factory.mktemp("compare")
     test = d / "test.mp4"
-    run(sample_mp4, test, "identity", EncodeSettings(codec="libx264", crf=40))
+    execute(sample_mp4, test, "identity", EncodeSettings(codec="libx264", crf=40))
     enhanced = d / "enhanced.mp4"
-    run(test, enhanced, "denoise method=bilateral")
+    execute(test, enhanced, "denoise method=bilateral")
     short = d / "short.mp4"
-    run(test, short, "identity", EncodeSettings(codec="libx264", crf=40), duration=Fraction(1, 2))
+    execute(test, short, "identity", EncodeSettings(codec="libx264", crf=40), duration=Fraction(1, 2))
     return {"original": sample_mp4, "test": test, "enhanced": enhanced, "short": short}
 
 
@@ -122,7 +122,7 @@ def test_length_is_the_shortest_input(views: dict[str, Path], tmp_path: Path) ->
 
 def test_other_size_is_scaled_to_the_original_height(views: dict[str, Path], tmp_path: Path) -> None:
     small = tmp_path / "small.mp4"
-    run(views["test"], small, "resize width=160 height=90")
+    execute(views["test"], small, "resize width=160 height=90")
     first = next(compose_frames(views["original"], small))
     assert first.image.shape == (H, 2 * W, 3)
     # Upscaled from half size: close to the original, nothing black or cropped.
@@ -322,7 +322,7 @@ def test_display_problem_names_the_cause(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     if sys.platform.startswith("linux"):
         assert "DISPLAY" in (compare_mod.display_problem() or "")
-        with pytest.raises(UsageError, match="--show"):
+        with pytest.raises(UsageError, match="show needs a display"):
             compare(Path("nope.mp4"), Path("nope.mp4"), show=True)
 
 

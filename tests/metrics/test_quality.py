@@ -17,13 +17,13 @@ from vidlab.io.codecs import EncodeSettings
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.metrics.quality import pooled, quality
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 
 @pytest.fixture(scope="module")
 def distorted(sample_mp4: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("metrics") / "crf38.mp4"
-    run(sample_mp4, out, Recipe.parse("identity"), EncodeSettings(codec="libx264", crf=38))
+    execute(sample_mp4, out, Recipe.parse("identity"), EncodeSettings(codec="libx264", crf=38))
     return out
 
 
@@ -77,7 +77,7 @@ def test_vmaf_pass_gives_the_same_psnr_and_ssim(sample_mp4: Path, distorted: Pat
     """With --vmaf, PSNR/SSIM come from the same ffmpeg pass: identical to the in-process path,
     also when the distorted video is scaled and delayed."""
     small = tmp_path / "small.mkv"
-    run(
+    execute(
         sample_mp4,
         small,
         Recipe.parse("resize width=160"),
@@ -102,7 +102,7 @@ def test_identical_inputs_give_infinite_psnr(sample_mp4: Path):
 
 def test_distorted_is_scaled_to_the_reference(sample_mp4: Path, tmp_path: Path):
     small = tmp_path / "small.mp4"
-    run(sample_mp4, small, Recipe.parse("resize width=160"), EncodeSettings(codec="libx264", crf=18))
+    execute(sample_mp4, small, Recipe.parse("resize width=160"), EncodeSettings(codec="libx264", crf=18))
     ours = quality(sample_mp4, small)
     ff = ffmpeg_stats(sample_mp4, small, tmp_path, "psnr", "scale=320:180:flags=bicubic")
     for mine, theirs in zip(ours.psnr, ff, strict=True):
@@ -111,8 +111,8 @@ def test_distorted_is_scaled_to_the_reference(sample_mp4: Path, tmp_path: Path):
 
 def test_offset_aligns_a_delayed_stream(sample_mp4: Path, tmp_path: Path):
     late = tmp_path / "late.mkv"  # the reference minus its first 3 frames, lossless
-    run(sample_mp4, late, Recipe.parse("identity"), EncodeSettings(codec="ffv1"), start=Fraction(3, 30))
-    with pytest.raises(MediaError, match=r"frame counts differ.*--offset"):
+    execute(sample_mp4, late, Recipe.parse("identity"), EncodeSettings(codec="ffv1"), start=Fraction(3, 30))
+    with pytest.raises(MediaError, match=r"frame counts differ.*offset of N frames"):
         quality(sample_mp4, late)
     aligned = quality(sample_mp4, late, offset=-3)
     assert len(aligned.psnr) == 21
@@ -150,7 +150,7 @@ def test_metrics_cli_errors(sample_mp4: Path, tmp_path: Path, case: str):
     if case == "not_video":
         other.write_text("hello")
     elif case == "mismatch":
-        run(sample_mp4, other, Recipe.parse("identity"), duration=Fraction(1, 2))
+        execute(sample_mp4, other, Recipe.parse("identity"), duration=Fraction(1, 2))
     res = run_cli("metrics", sample_mp4, other)
     assert res.returncode != 0
     assert len(res.stderr.strip().splitlines()) == 1 and "other.mp4" in res.stderr

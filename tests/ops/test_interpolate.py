@@ -24,7 +24,7 @@ from vidlab.io.samples import _photos, generate
 from vidlab.ops import interpolate as interp_mod
 from vidlab.ops.interpolate import Interpolate, grid_time_base
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 W, H = 480, 270
 PAN = 150.0  # px/s: 10 px per frame at 15 fps, 5 px at 30 fps
@@ -162,10 +162,13 @@ def test_invalid_targets():
     with pytest.raises(RecipeError, match="factor must be a positive integer"):
         Interpolate.create(factor=-2)
     assert bound(Fraction(30), 4, factor=0).target_fps(Fraction(30)) == 60  # the default doubles
-    with pytest.raises(RecipeError, match="must be > 0"):
-        Interpolate.create(fps="0")
-    with pytest.raises(RecipeError, match="must be > 0"):
+    assert Interpolate.create(fps="0") == Interpolate()  # 0 is "not given": factor decides
+    with pytest.raises(RecipeError, match=r"fps=-30 is out of range \[0, inf\]"):
         Interpolate.create(fps="-30")
+    with pytest.raises(RecipeError, match="fps='sixty' is not a valid fraction"):
+        Interpolate.create(fps="sixty")
+    assert Interpolate.create(fps="29.97").fps == Fraction(30000, 1001)
+    assert Interpolate.create(fps="60000/1001").to_spec()["params"] == {"fps": "60000/1001"}
     with pytest.raises(RecipeError, match="not both"):
         Interpolate.create(factor=2, fps="60")
     with pytest.raises(RecipeError, match="below the source's 30 fps"):
@@ -182,7 +185,7 @@ def test_end_to_end_24_to_60_keeps_audio_in_sync(samples: Path, tmp_path: Path):
     src = samples / "film24.mp4"
     generate(src, frames=36, size=(320, 180), fps=24, audio=True)
     dst = tmp_path / "s60.mp4"
-    res = run(src, dst, "interpolate fps=60")
+    res = execute(src, dst, "interpolate fps=60")
     info = probe(dst)
     assert res.frames == info.frame_count == 90
     assert info.fps == 60
@@ -201,7 +204,7 @@ def test_chunked_job_matches_one_stream(chunky_mp4: Path, tmp_path: Path):
     recipe = Recipe.parse("interpolate fps=60")
     settings = EncodeSettings(codec="ffv1")
     one = tmp_path / "one.mkv"
-    run(chunky_mp4, one, recipe, settings)
+    execute(chunky_mp4, one, recipe, settings)
     many = tmp_path / "many.mkv"
     run_job(
         JobSpec(input=chunky_mp4, output=many, recipe=recipe, settings=settings),
@@ -278,7 +281,7 @@ def test_cli_eval_interp(samples: Path):
 
 def test_variable_rate_source_becomes_constant_rate(vfr_mkv: Path, tmp_path: Path):
     dst = tmp_path / "cfr.mp4"  # (Matroska rounds timestamps to milliseconds)
-    run(vfr_mkv, dst, "interpolate fps=60")
+    execute(vfr_mkv, dst, "interpolate fps=60")
     src, out = probe(vfr_mkv), probe(dst)
     assert not out.is_vfr and out.fps == 60
     assert abs(out.duration - src.duration) <= Fraction(1, 60)

@@ -16,7 +16,7 @@ from vidlab.io.samples import render
 from vidlab.ops import SpatialOp, get_op
 from vidlab.ops import comic as comic_mod
 from vidlab.ops import pencil as pencil_mod
-from vidlab.pipeline import Recipe, run
+from vidlab.pipeline import Recipe, execute
 
 Pencil = get_op("pencil")
 Comic = get_op("comic")
@@ -61,7 +61,7 @@ RECIPES = [
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_run_keeps_size_count_and_times(recipe, sample_mp4, tmp_path):
     out = tmp_path / "o.mp4"
-    result = run(sample_mp4, out, Recipe.parse(recipe))
+    result = execute(sample_mp4, out, Recipe.parse(recipe))
     src, dst = probe(sample_mp4), probe(out)
     assert (dst.width, dst.height) == (src.width, src.height)
     assert result.frames == len(decode_rgb(out)) == len(decode_rgb(sample_mp4))
@@ -154,29 +154,29 @@ def test_paper_from_an_image_file_is_tiled(tmp_path):
     stripes[:, :20] = 100
     path = tmp_path / "paper.png"
     cv2.imwrite(str(path), stripes)
-    op = Recipe.parse(f"pencil paper={path} paper_strength=1").ops[0]
+    op = Recipe.parse(f"pencil paper_image={path} paper_strength=1").ops[0]
     out = op.apply(_flat(255, 1080, 200))[540, :, 0].astype(int)  # 1080p: the tile keeps 40 px
     assert np.abs(out[2:18] - 100).max() <= 2 and out[22:38].min() >= 253
     assert np.abs(out[42:58] - 100).max() <= 2 and out[162:178].max() <= 102  # tiled
-    half = Pencil(paper=str(path), paper_strength=0.5).apply(_flat(255, 1080, 200))[540, 10, 0]
+    half = Pencil(paper_image=path, paper_strength=0.5).apply(_flat(255, 1080, 200))[540, 10, 0]
     assert 170 <= half <= 185
     sepia = tmp_path / "sepia.jpg"
     cv2.imwrite(str(sepia), np.full((32, 32, 3), (170, 210, 240), np.uint8))  # BGR
-    tinted = Pencil(paper=str(sepia), paper_strength=1).apply(_flat(255, 360, 360)).reshape(-1, 3)
+    tinted = Pencil(paper_image=str(sepia), paper_strength=1).apply(_flat(255, 360, 360)).reshape(-1, 3)
     assert np.all(np.abs(tinted.mean(0) - (240, 210, 170)) < 4)
 
 
 def test_missing_or_unreadable_paper_is_one_clear_line(tmp_path, sample_mp4):
     missing = tmp_path / "no_such_paper.png"
     with pytest.raises(RecipeError, match=r"no_such_paper\.png") as info:
-        Recipe.parse(f"pencil paper={missing}")
+        Recipe.parse(f"pencil paper_image={missing}")
     assert "\n" not in str(info.value)
-    res = run_cli("run", sample_mp4, "-o", tmp_path / "o.mp4", "-r", f"pencil paper={missing}")
+    res = run_cli("run", sample_mp4, "-o", tmp_path / "o.mp4", "-r", f"pencil paper_image={missing}")
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "no_such_paper.png" in res.stderr
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"this is not an image")
-    op = Pencil(paper=str(garbage))  # exists, so it validates; loading is lazy
+    op = Pencil(paper_image=garbage)  # exists, so it validates; loading is lazy
     with pytest.raises(RecipeError, match=r"garbage\.png") as info:
         op.apply(_flat(128))
     assert "\n" not in str(info.value)

@@ -24,7 +24,7 @@ from vidlab.io.samples import generate
 from vidlab.io.segments import index_frames
 from vidlab.pipeline.job import JobOptions, JobSpec, job_status, run_job
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 RECIPE = "ema alpha=0.3 | sharpen amount=0.5"  # ema's pre-roll is 17 frames: it crosses every seam
 LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="gbrp")
@@ -33,7 +33,7 @@ LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="gbrp")
 @pytest.fixture(scope="session")
 def unchunked_mkv(chunky_mp4: Path, samples: Path) -> Path:
     out = samples / "unchunked.mkv"
-    run(chunky_mp4, out, RECIPE, LOSSLESS)
+    execute(chunky_mp4, out, RECIPE, LOSSLESS)
     return out
 
 
@@ -95,7 +95,7 @@ def test_chunk_plan_cuts_on_keyframes_with_preroll(chunky_mp4, tmp_path):
 def test_mp4_segments_keep_exact_timestamps(chunky_mp4, tmp_path):
     """MP4 segments start at zero and are shifted back when stitched: timestamps stay exact."""
     full, chunked = tmp_path / "full.mp4", tmp_path / "chunked.mp4"
-    run(chunky_mp4, full, RECIPE, LOSSLESS)
+    execute(chunky_mp4, full, RECIPE, LOSSLESS)
     run_job(*job(chunky_mp4, chunked, workers=2))
     assert frame_times(chunked) == frame_times(full) == frame_times(chunky_mp4)
     assert_same_video(full, chunked)
@@ -111,7 +111,7 @@ def test_lossy_chunked_output_keeps_timing_and_audio(chunky_mp4, tmp_path):
 def test_start_and_duration_in_chunks(chunky_mp4, tmp_path):
     spec_kw = {"start": Fraction(1), "duration": Fraction(2)}
     a, b = tmp_path / "a.mkv", tmp_path / "b.mkv"
-    run(chunky_mp4, a, RECIPE, LOSSLESS, **spec_kw)
+    execute(chunky_mp4, a, RECIPE, LOSSLESS, **spec_kw)
     spec, opts = job(chunky_mp4, b, chunk_seconds=0.5, workers=2)
     spec = JobSpec(spec.input, spec.output, spec.recipe, spec.settings, **spec_kw)
     run_job(spec, opts)
@@ -217,7 +217,7 @@ def test_sigkill_then_rerun_matches_an_uninterrupted_run(tmp_path):
     src = tmp_path / "long.mkv"
     generate(src, frames=240, size=(320, 180), fps=24, audio=True, gop=12)
     reference = tmp_path / "reference.mkv"
-    run(src, reference, "denoise strength=6 | ema alpha=0.5", LOSSLESS)
+    execute(src, reference, "denoise strength=6 | ema alpha=0.5", LOSSLESS)
     jd, out = tmp_path / "job", tmp_path / "out.mkv"
     cmd = [sys.executable, "-m", "vidlab", "-v", "run", str(src), "-o", str(out), "-r",
            "denoise strength=6 | ema alpha=0.5", "--codec", "ffv1", "--pix-fmt", "gbrp",
@@ -264,7 +264,7 @@ def test_stateful_styles_have_invisible_seams(chunky_mp4, tmp_path, recipe, exac
     """Styles with memory (palette, recursive blend) declare pre-roll, so chunked output matches one
     stream: bit-exact for finite-memory ops, and within a hair for recursive ones."""
     whole = tmp_path / "whole.mkv"
-    run(chunky_mp4, whole, Recipe.parse(recipe), LOSSLESS)
+    execute(chunky_mp4, whole, Recipe.parse(recipe), LOSSLESS)
     chunked = tmp_path / "chunked.mkv"
     run_job(*job(chunky_mp4, chunked, recipe=recipe, workers=2))
     fa, fb = decoded(whole), decoded(chunked)

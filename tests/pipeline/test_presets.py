@@ -12,7 +12,7 @@ from vidlab.core.errors import RecipeError, UsageError
 from vidlab.io.probe import probe
 from vidlab.pipeline import presets
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import run
+from vidlab.pipeline import execute
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +33,7 @@ def test_every_preset_keeps_size_frames_and_timestamps(
     preset: presets.Preset, sample_mp4: Path, tmp_path: Path
 ):
     out = tmp_path / "out.mp4"
-    result = run(sample_mp4, out, preset.recipe())
+    result = execute(sample_mp4, out, preset.recipe())
     src, dst = probe(sample_mp4), probe(out)
     assert (dst.width, dst.height) == (src.width, src.height)
     assert result.frames == dst.frame_count == src.frame_count
@@ -62,7 +62,7 @@ def test_stabilizer_override():
     # No stabilizer in the preset: the chosen one goes after the style.
     speed = presets.find("pencil/Speed").recipe()
     assert [op.name for op in presets.with_stabilizer(speed, "flow").ops] == ["pencil", "flow_stabilize"]
-    with pytest.raises(UsageError, match="--stabilize"):
+    with pytest.raises(UsageError, match="stabilize must be"):
         presets.with_stabilizer(base, "wobble")
 
 
@@ -83,7 +83,7 @@ def test_export_import_round_trip_and_user_override(tmp_path: Path, _user_config
 def test_import_a_plain_recipe_as_a_new_style(tmp_path: Path):
     recipe = tmp_path / "look.yaml"
     Recipe.parse("lut file=bleach_bypass | grain amount=0.05").dump(recipe)
-    with pytest.raises(UsageError, match="--style"):
+    with pytest.raises(UsageError, match="give a style name"):
         presets.import_preset(recipe)
     p = presets.import_preset(recipe, style="gritty", level="Quality")
     assert p.name == "gritty/Quality"

@@ -14,12 +14,13 @@ import cv2
 import numpy as np
 
 from vidlab import __version__
+from vidlab.core.events import EventCallback
 from vidlab.io.images import frame_at, write_png
 from vidlab.io.probe import probe
 from vidlab.io.samples import generate
 from vidlab.metrics.image import psnr
+from vidlab.pipeline.entry import execute
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import ProgressCallback, run
 from vidlab.vision.draw import before_after
 
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
@@ -40,7 +41,7 @@ class DemoResult:
     report_data: dict
 
 
-def _stylize(sample: Path, outdir: Path, mid: Fraction, on_progress: ProgressCallback | None) -> dict:
+def _stylize(sample: Path, outdir: Path, mid: Fraction, on_event: EventCallback | None) -> dict:
     """Each shipped style's Balanced preset over the sample; returns report entries."""
     from vidlab.pipeline.presets import find
 
@@ -49,7 +50,7 @@ def _stylize(sample: Path, outdir: Path, mid: Fraction, on_progress: ProgressCal
     for style in DEMO_STYLES:
         preset = find(style)
         target = outdir / f"{sample.stem}.{style}.mp4"
-        result = run(sample, target, preset.recipe(), on_progress=on_progress)
+        result = execute(sample, target, preset.recipe(), on_event=on_event)
         info = probe(target)
         entries[style] = {
             "output": str(target),
@@ -63,12 +64,12 @@ def _stylize(sample: Path, outdir: Path, mid: Fraction, on_progress: ProgressCal
     return entries
 
 
-def _interpolate(sample: Path, outdir: Path, on_progress: ProgressCallback | None) -> dict:
+def _interpolate(sample: Path, outdir: Path, on_event: EventCallback | None) -> dict:
     """The sample at twice its rate, and the flow method scored against a blend on rebuilt frames."""
     from vidlab.lab.interp import eval_interp
 
     target = outdir / f"{sample.stem}.2x.mp4"
-    result = run(sample, target, Recipe.parse("interpolate factor=2"), on_progress=on_progress)
+    result = execute(sample, target, Recipe.parse("interpolate factor=2"), on_event=on_event)
     info, src = probe(target), result.source
     scores = eval_interp(sample, ("flow", "blend"), max_frames=61).scores
     return {
@@ -101,21 +102,21 @@ def run_demo(
     frames: int = 120,
     size: tuple[int, int] = (1280, 720),
     recipe: str = DEMO_RECIPE,
-    on_progress: ProgressCallback | None = None,
+    on_event: EventCallback | None = None,
 ) -> DemoResult:
     outdir.mkdir(parents=True, exist_ok=True)
     sample = outdir / "sample.mp4"
     output = outdir / "processed.mp4"
     generate(sample, frames=frames, size=size, fps=Fraction(30000, 1001), audio=True)
-    result = run(sample, output, Recipe.parse(recipe), on_progress=on_progress)
+    result = execute(sample, output, Recipe.parse(recipe), on_event=on_event)
     out_info = probe(output)
 
     mid = result.source.duration / 2
     before, after = frame_at(sample, mid), frame_at(output, mid)
     comparison = outdir / "before_after.png"
     write_png(comparison, before_after(before, after))
-    styles = _stylize(sample, outdir / "styles", mid, on_progress)
-    interpolated = _interpolate(sample, outdir, on_progress)
+    styles = _stylize(sample, outdir / "styles", mid, on_event)
+    interpolated = _interpolate(sample, outdir, on_event)
     sheet = outdir / "styles.png"
     write_png(sheet, _contact_sheet(before, {k: v.pop("frame") for k, v in styles.items()}))
 

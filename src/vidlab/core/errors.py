@@ -6,14 +6,34 @@ import os
 
 
 class VidlabError(Exception):
-    """Base of every error vidlab raises on purpose. ``exit_code`` is what the CLI returns."""
+    """Base of every error vidlab raises on purpose. ``exit_code`` is what the CLI returns.
+
+    Messages name the file (``path``) and the library's parameters, never a CLI flag;
+    ``params`` lists the parameter names the message mentions, so a face (the CLI, the UI) can
+    show them in its own terms (``start`` becomes ``--start``)."""
 
     exit_code = 1
 
-    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        param: str | tuple[str, ...] | None = None,
+    ) -> None:
         self.message = message
         self.path = os.fspath(path) if path is not None else None
+        self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param or ())
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+    def __reduce__(self) -> tuple[object, ...]:  # survives pickling between processes
+        return (_rebuild, (type(self), self.message, self.path, self.params))
+
+
+def _rebuild(cls: type[VidlabError], message: str, path: str | None, params: tuple[str, ...]) -> VidlabError:
+    err = cls.__new__(cls)
+    VidlabError.__init__(err, message, path, param=params)
+    return err
 
 
 class UsageError(VidlabError):

@@ -96,9 +96,11 @@ class Frame:
             setattr(out, name, getattr(self, name))
         for name, value in changes.items():
             if name == "alpha":
-                out.planes = {**out.planes, "alpha": value} if value is not None else {
-                    k: v for k, v in out.planes.items() if k != "alpha"
-                }
+                out.planes = (
+                    {**out.planes, "alpha": value}
+                    if value is not None
+                    else {k: v for k, v in out.planes.items() if k != "alpha"}
+                )
             elif name == "planes":
                 out.planes = dict(value)
             elif name in ("pts", "index"):

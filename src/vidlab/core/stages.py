@@ -7,7 +7,10 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vidlab.core.events import CancelToken
 
 _END = object()
 
@@ -16,16 +19,22 @@ class Stages:
     """Threads joined by bounded queues. The first error anywhere cancels every stage (the
     runner decodes, processes and encodes with it; the metrics decode two inputs side by side)."""
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, token: CancelToken | None = None) -> None:
         self.queue_size = queue_size
         self.cancel = threading.Event()
+        self.token = token  # a cancelled run stops every stage at its next frame
         self.errors: list[BaseException] = []
         self.threads: list[threading.Thread] = []
 
+    def stopped(self) -> bool:
+        if self.token is not None and self.token.cancelled:
+            self.cancel.set()
+        return self.cancel.is_set()
+
     def _put(self, q: queue.Queue[Any], item: Any) -> bool:
-        while not self.cancel.is_set():
+        while not self.stopped():
             try:
-                q.put(item, timeout=0.1)
+                q.put(item, timeout=0.05)
                 return True
             except queue.Full:
                 continue
@@ -34,12 +43,12 @@ class Stages:
     def drain(self, q: queue.Queue[Any]) -> Iterator[Any]:
         while True:
             try:
-                item = q.get(timeout=0.1)
+                item = q.get(timeout=0.05)
             except queue.Empty:
-                if self.cancel.is_set():
+                if self.stopped():
                     return
                 continue
-            if item is _END:
+            if item is _END or self.stopped():
                 return
             yield item
 

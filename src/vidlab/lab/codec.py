@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from vidlab.core.errors import MediaError, UsageError
 from vidlab.core.frame import Frame
@@ -28,7 +29,9 @@ from vidlab.io.probe import VideoInfo, open_input, probe
 from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter
 from vidlab.metrics.quality import QualityReport, quality
+from vidlab.ops.basic import Identity
 from vidlab.pipeline.recipe import Recipe
+from vidlab.pipeline.runner import FrameSource, StageTimes, stream
 
 # Short names the lab uses, and the container each codec is written to.
 LAB_CODECS = {"h264": "libx264", "h265": "libx265", "vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
@@ -118,28 +121,24 @@ def lab_codec(name: str) -> str:
 def encode(
     source: Path, output: Path, info: VideoInfo, settings: EncodeSettings, frames: int
 ) -> tuple[float, int]:
-    """Encode the first ``frames`` decoded frames; returns (seconds spent encoding, frames)."""
+    """Encode the first ``frames`` decoded frames, re-timed from 0 at the source's exact rate,
+    through the runner's stream; returns (seconds spent in the encoder, frames)."""
     writer = VideoWriter(output, info, settings)
-    spent = 0.0
-    n = 0
-    try:
-        for frame in native_frames(source, count=frames):
-            if frame.format.name != writer.encode.pix_fmt:
-                frame = frame.reformat(format=writer.encode.pix_fmt)
-            # Re-timed from 0 at the source's exact frame rate, in the writer's time base.
-            frame.pts = round(Fraction(n) / info.fps / writer.time_base)
-            frame.time_base = writer.time_base
-            t0 = time.perf_counter()
-            writer.encode_frame(frame)
-            spent += time.perf_counter() - t0
-            n += 1
-        t0 = time.perf_counter()
-        writer.close()
-        spent += time.perf_counter() - t0
-    except BaseException:
-        writer.abort()
-        raise
-    return spent, n
+    fmt = writer.encode.pix_fmt
+
+    def decoded() -> Iterator[Frame]:
+        for n, vf in enumerate(native_frames(source, count=frames)):
+            if vf.format.name != fmt:
+                vf = vf.reformat(format=fmt)  # Y'CbCr to Y'CbCr: no RGB round trip
+            yield Frame(None, Fraction(n) / info.fps, n, native=vf, to_rgb=_rgb)
+
+    times: StageTimes = {}
+    n = stream(FrameSource(decoded(), info), Recipe((Identity(),)), writer, timings=times)
+    return times["encode"], n
+
+
+def _rgb(vf: av.VideoFrame) -> np.ndarray:
+    return vf.to_ndarray(format="rgb24")
 
 
 def encode_passes(
@@ -184,39 +183,14 @@ def decode_time(path: Path) -> tuple[float, int, int]:
         container.close()
 
 
-def _timed(frames: Iterator[Frame], clock: list[float]) -> Iterator[Frame]:
-    """Pass frames through, adding the time spent producing them (upstream) to ``clock[0]``."""
-    while True:
-        t0 = time.perf_counter()
-        try:
-            frame = next(frames)
-        except StopIteration:
-            clock[0] += time.perf_counter() - t0
-            return
-        clock[0] += time.perf_counter() - t0
-        yield frame
-
-
 def enhance(decoded: Path, output: Path, recipe: Recipe) -> tuple[float, int]:
     """Run an enhancer recipe over a decoded video into a lossless file; returns (seconds inside
     the recipe, frames). Decoding and encoding time are measured and left out."""
     info = probe(decoded)
-    upstream = [0.0]
-    total = 0.0
-    n = 0
-    with VideoWriter(output, recipe.output_info(info), _LOSSLESS) as writer:
-        out = recipe.process(_timed(iter(VideoReader(decoded, info=info)), upstream))
-        while True:
-            t0 = time.perf_counter()
-            try:
-                frame = next(out)
-            except StopIteration:
-                total += time.perf_counter() - t0
-                break
-            total += time.perf_counter() - t0
-            writer.write(frame)
-            n += 1
-    return total - upstream[0], n
+    times: StageTimes = {}
+    writer = VideoWriter(output, recipe.output_info(info), _LOSSLESS)
+    n = stream(VideoReader(decoded, info=info), recipe, writer, timings=times)
+    return times["ops"], n
 
 
 def evaluate_enhancer(
@@ -245,13 +219,13 @@ def codec_test(
 ) -> CodecTestResult:
     """Encode ``input_path`` with ``codec`` at a bitrate or CRF, decode it, and measure."""
     if (bitrate_kbps is None) == (crf is None):
-        raise UsageError("give exactly one of --bitrate or --crf")
+        raise UsageError("give exactly one of bitrate or crf", param=("bitrate", "crf"))
     src = Path(input_path)
     info = probe(src)
     encoder = lab_codec(codec)
     frames = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
     if frames < 1:
-        raise UsageError("--max-frames must be >= 1")
+        raise UsageError("max_frames must be >= 1", param="max_frames")
     recipe = Recipe.parse(enhancer) if enhancer else None
     settings = EncodeSettings(codec=encoder, crf=crf, bitrate_kbps=bitrate_kbps, preset=preset)
     work = Path(tempfile.mkdtemp(prefix="vidlab-codec-"))

@@ -20,7 +20,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.events import EventBus, EventCallback, Meter
 from vidlab.core.frame import Frame
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.images import write_png
@@ -37,7 +38,9 @@ from vidlab.io.probe import VideoInfo, _reason, open_input, probe
 from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter, check_output_path
 from vidlab.metrics.image import psnr
-from vidlab.pipeline.runner import Progress, ProgressCallback
+from vidlab.ops.basic import Identity
+from vidlab.pipeline.recipe import Recipe
+from vidlab.pipeline.runner import FrameSource, stream
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +231,9 @@ def resolve_labels(labels: Sequence[str] | None, n_inputs: int, diff: bool) -> l
     given = list(DEFAULT_LABELS[:n_inputs]) if labels is None else [s.strip() for s in labels]
     if len(given) not in (n_inputs, n_inputs + int(diff)):
         want = f"{n_inputs}" + (f" or {n_inputs + 1} (with the diff view's)" if diff else "")
-        raise UsageError(f"--labels: got {len(given)} labels for {n_inputs} videos; give {want}")
+        raise UsageError(
+            f"labels: got {len(given)} labels for {n_inputs} videos; give {want}", param="labels"
+        )
     if diff and len(given) == n_inputs:
         given.append(f"|{given[0]} - {given[1]}|")
     return given
@@ -291,7 +296,7 @@ class _Views:
         colormap: str,
     ) -> None:
         if not diff_max > 0:
-            raise UsageError(f"--diff-max must be > 0, got {diff_max:g}")
+            raise UsageError(f"diff_max must be > 0, got {diff_max:g}", param="diff_max")
         colormap_code(colormap)
         self.paths = [Path(original), Path(test)] + ([Path(enhanced)] if enhanced is not None else [])
         self.labels = resolve_labels(labels, len(self.paths), diff)
@@ -392,13 +397,13 @@ def display_problem() -> str | None:
     gui = [ln for ln in cv2.getBuildInformation().splitlines() if ln.strip().startswith("GUI:")]
     if gui and gui[0].split(":", 1)[1].strip().upper() == "NONE":
         return (
-            "--show needs OpenCV with GUI support, but this build has none (opencv-python-headless); "
-            "use --save or --grid-png"
+            "show needs OpenCV with GUI support, but this build has none (opencv-python-headless); "
+            "use save or grid"
         )
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        return "--show needs a display, but DISPLAY and WAYLAND_DISPLAY are unset; use --save or --grid-png"
+        return "show needs a display, but DISPLAY and WAYLAND_DISPLAY are unset; use save or grid"
     return None
 
 
@@ -413,9 +418,9 @@ class _Window:
             try:
                 cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
             except cv2.error as exc:
-                problem = f"--show cannot open a window ({str(exc).strip().splitlines()[-1]})"
+                problem = f"show cannot open a window ({str(exc).strip().splitlines()[-1]})"
         if problem is not None:
-            raise UsageError(problem)
+            raise UsageError(problem, param=("show", "save", "grid"))
         self.period = 1 / float(fps)
         self.open = True
         self._due = time.perf_counter()
@@ -506,16 +511,16 @@ def compare(
     diff_max: float = DEFAULT_DIFF_MAX,
     colormap: str = "inferno",
     crf: float | None = None,
-    on_progress: ProgressCallback | None = None,
+    on_event: EventCallback | None = None,
 ) -> CompareResult:
     """Build the side-by-side and send it to any of: ``save`` (an H.264 video at the original's
     frame rate and timestamps, written atomically), ``grid`` (a PNG of ``grid_frames`` evenly
     spaced composites stacked vertically), ``show`` (a window). Every check (outputs asked for,
     display, inputs, output paths) runs before the first frame is decoded."""
     if save is None and grid is None and not show:
-        raise UsageError("nothing to do: give --save, --grid-png or --show")
+        raise UsageError("nothing to do: give save, grid or show", param=("save", "grid", "show"))
     if grid_frames < 1:
-        raise UsageError(f"--grid-png must be >= 1, got {grid_frames}")
+        raise UsageError(f"grid_frames must be >= 1, got {grid_frames}", param="grid_frames")
     window = _Window(Fraction(1)) if show else None  # fails now, without a display
     try:
         views = _Views(
@@ -533,18 +538,16 @@ def compare(
             check_output_path(grid_path)
             if grid_path.suffix.lower() != ".png":
                 raise UsageError("the grid is a PNG; give a .png file name", grid_path)
-        total = views.planned_frames() if grid_path is not None or on_progress is not None else None
+        total = views.planned_frames() if grid_path is not None or on_event is not None else None
         picks = set(grid_picks(total, grid_frames)) if grid_path is not None and total else set()
         writer = _writer(out_path, views, crf) if out_path is not None else None
         try:
-            done, psnr_t, psnr_e, kept, last = _drive(views, writer, window, picks, total, on_progress)
+            done, psnr_t, psnr_e, kept, last = _drive(views, writer, window, picks, total, on_event)
             sheet = None
             if grid_path is not None:
                 if last is not None and last.index not in {f.index for f in kept} and len(kept) < grid_frames:
                     kept.append(last)  # fewer frames than planned: end on the last one
                 sheet = contact_sheet(kept)
-            if writer is not None:
-                writer.close()
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -587,30 +590,36 @@ def _drive(
     window: _Window | None,
     picks: set[int],
     total: int | None,
-    on_progress: Callable[[Progress], None] | None,
+    on_event: EventCallback | None,
 ) -> tuple[int, list[float], list[float], list[CompositeFrame], CompositeFrame | None]:
-    """Pull every composite through the outputs; keep the grid's picks and the last frame."""
+    """Pull every composite through the runner's stream into the outputs (the video, the
+    window); keep the grid's picks and the last frame, and report progress as events."""
     psnr_t: list[float] = []
     psnr_e: list[float] = []
     kept: list[CompositeFrame] = []
-    last: CompositeFrame | None = None
-    done = 0
-    t0 = time.perf_counter()
-    for cf in views.frames():
-        if writer is not None:
-            writer.write(Frame(_even(cf.image), cf.pts, cf.index))
+    last: list[CompositeFrame] = []
+    made: dict[int, CompositeFrame] = {}
+
+    def composites() -> Iterator[Frame]:
+        for cf in views.frames():
+            made[cf.index] = cf
+            yield Frame(_even(cf.image), cf.pts, cf.index)
+
+    def shown(frame: Frame) -> None:
+        cf = made.pop(frame.index)
         if window is not None:
             window.show(cf.image)
         if cf.index in picks:
             kept.append(cf)
-        last = cf
+        last[:] = [cf]
         psnr_t.append(cf.psnr_test)
         if cf.psnr_enhanced is not None:
             psnr_e.append(cf.psnr_enhanced)
-        done += 1
-        if on_progress is not None:
-            elapsed = time.perf_counter() - t0
-            fps = done / elapsed if elapsed > 0 else 0.0
-            eta = (total - done) / fps if total and fps > 0 else None
-            on_progress(Progress(done, total, elapsed, fps, eta))
-    return done, psnr_t, psnr_e, kept, last
+
+    info = views.original
+    with EventBus(on_event) as bus:
+        meter = Meter(bus, "compare", total)
+        source = FrameSource(composites(), info)
+        done = stream(source, Recipe((Identity(),)), writer, on_output=shown, on_frame=meter.progress)
+        meter.finish("done")
+    return done, psnr_t, psnr_e, kept, last[0] if last else None

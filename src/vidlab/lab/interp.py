@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -28,6 +27,8 @@ from vidlab.io import colors
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader
 from vidlab.ops.interpolate import METHODS, Interpolate
+from vidlab.pipeline.recipe import Recipe
+from vidlab.pipeline.runner import FrameSource, StageTimes, stream
 
 
 def luma_weights(info: VideoInfo) -> np.ndarray:
@@ -113,12 +114,12 @@ def eval_interp(
     are extra ``interpolate`` parameters (flow_width, preset, ...) for every method."""
     path = Path(video)
     if factor < 2:
-        raise UsageError(f"--factor must be an integer >= 2, got {factor}")
+        raise UsageError(f"factor must be an integer >= 2, got {factor}", param="factor")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise UsageError(f"unknown method '{unknown[0]}' (methods: {', '.join(METHODS)})")
     if not methods:
-        raise UsageError("give at least one --method")
+        raise UsageError("give at least one method", param="methods")
     info = probe(path)
     frames: list[Frame] = []
     for frame in VideoReader(path, info=info):
@@ -139,13 +140,16 @@ def eval_interp(
     rate = f"{info.fps.numerator}/{info.fps.denominator}"
     scores = []
     for method in methods:
-        op = Interpolate.create(fps=rate, method=method, **(params or {})).bind(kept_info)
+        op = Interpolate.create(fps=info.fps, method=method, **(params or {}))
         made: dict[Fraction, np.ndarray] = {}
-        t0 = time.perf_counter()
-        for out in op.process(iter(kept)):
+
+        def keep(out: Frame, made: dict[Fraction, np.ndarray] = made) -> None:
             if out.pts in truth:
                 made[out.pts] = out.image
-        seconds = time.perf_counter() - t0
+
+        times: StageTimes = {}
+        stream(FrameSource(kept, kept_info), Recipe((op,)), None, on_output=keep, timings=times)
+        seconds = times["ops"]
         psnrs, ssims = [], []
         for pts, ref in truth.items():
             if pts not in made:

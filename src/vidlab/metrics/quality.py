@@ -187,14 +187,15 @@ def align(reference: Path, distorted: Path, offset: int = 0, max_frames: int | N
     skip_ref, skip_dist = max(0, -offset), max(0, offset)
     n_ref, n_dist = ref.frame_count - skip_ref, dist.frame_count - skip_dist
     if min(n_ref, n_dist) <= 0:
-        raise UsageError(f"offset {offset} leaves no frames to compare")
+        raise UsageError(f"offset {offset} leaves no frames to compare", param="offset")
     if max_frames is not None and min(n_ref, n_dist) >= max_frames:
         return Alignment(ref, dist, skip_ref, skip_dist, max_frames)  # the first N frames of both
     if n_ref != n_dist:
-        hint = "" if offset else " (use --offset N to align a delayed stream)"
+        hint = "" if offset else " (an offset of N frames aligns a delayed stream)"
         raise MediaError(
             f"frame counts differ: {reference.name} has {ref.frame_count}, {distorted.name} has "
-            f"{dist.frame_count}{f' with offset {offset}' if offset else ''}{hint}"
+            f"{dist.frame_count}{f' with offset {offset}' if offset else ''}{hint}",
+            param="offset",
         )
     count = n_ref if max_frames is None else min(n_ref, max_frames)
     return Alignment(ref, dist, skip_ref, skip_dist, count)

@@ -7,105 +7,102 @@ Ops are frozen dataclasses (MoviePy 2's shape): parameters are fields declared w
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
+import os
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from vidlab.core.errors import RecipeError
 from vidlab.core.frame import Frame
+from vidlab.core.params import ParamSpec, builtin_type, param, specs_of
 from vidlab.io.probe import VideoInfo
+
+__all__ = [
+    "REFERENCE_HEIGHT",
+    "Op",
+    "ParamSpec",
+    "Resources",
+    "SpatialOp",
+    "TemporalOp",
+    "builtin_type",
+    "param",
+    "process_state",
+]
+
+T = TypeVar("T")
 
 #: Stylizer sizes in pixels (stroke, dot cell, line width) are given at this frame height and
 #: scaled with the frame, so a look is the same at 720p and 4K.
 REFERENCE_HEIGHT = 1080
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
 
 @dataclass(frozen=True, slots=True)
-class ParamSpec:
-    """One op parameter: what the CLI lists and what recipes are validated against."""
+class Resources:
+    """What one running instance of an op needs: CPU threads it keeps busy and whether it
+    wants a GPU. Executors size their workers from the recipe's total (see
+    :meth:`vidlab.pipeline.recipe.Recipe.resources`)."""
 
-    name: str
-    type: type
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] | None = None
-    help: str = ""
+    threads: int = 1
+    gpu: bool = False
 
-    @property
-    def range_text(self) -> str:
-        if self.choices:
-            return "|".join(self.choices)
-        if self.min is not None or self.max is not None:
-            lo = "-inf" if self.min is None else f"{self.min:g}"
-            hi = "inf" if self.max is None else f"{self.max:g}"
-            return f"[{lo}, {hi}]"
-        return ""
+    def combine(self, other: Resources) -> Resources:
+        """A recipe's ops run one after the other on the ops stage's thread, so the recipe needs
+        the most threads any op needs, and a GPU if any op wants one."""
+        return Resources(max(self.threads, other.threads), self.gpu or other.gpu)
 
-    def coerce(self, op: str, raw: Any) -> Any:
-        """Turn a recipe value (often a string from the CLI) into this parameter's type."""
+
+class ProcessState:
+    """Heavy state (a model session, a baked table, a thread pool) opened once per process and
+    shared by every chunk and every equal op that runs in it. Keyed by the op's name, its
+    parameters and what is opened; thread-safe; each open is counted, so a worker that ran
+    many chunks can show it opened a model once."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[Any, ...], Any] = {}
+        self._locks: dict[tuple[Any, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.opened: list[str] = []
+
+    def get(self, key: tuple[Any, ...], open_: Callable[[], T]) -> T:
         try:
-            if self.type is bool:
-                if isinstance(raw, bool):
-                    return raw
-                text = str(raw).strip().lower()
-                if text in _TRUE:
-                    return True
-                if text in _FALSE:
-                    return False
-                raise ValueError
-            if self.type is int:
-                if isinstance(raw, bool):
-                    raise ValueError
-                if isinstance(raw, float):
-                    if not raw.is_integer():
-                        raise ValueError
-                    return int(raw)
-                return int(str(raw).strip())
-            if self.type is float:
-                if isinstance(raw, bool):
-                    raise ValueError
-                return float(raw)
-            return str(raw)
-        except (TypeError, ValueError):
-            raise RecipeError(f"op '{op}': {self.name}={raw!r} is not a valid {self.type.__name__}") from None
+            return self._items[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._items:
+                self._items[key] = open_()
+                self.opened.append(_key_text(key))
+        return self._items[key]  # type: ignore[no-any-return]
 
-    def validate(self, op: str, value: Any) -> None:
-        if self.choices is not None and value not in self.choices:
-            raise RecipeError(f"op '{op}': {self.name}={value!r} is not one of {', '.join(self.choices)}")
-        if self.type in (int, float) and not isinstance(value, bool):
-            if value != value:  # NaN
-                raise RecipeError(f"op '{op}': {self.name} must be a number, got NaN")
-            if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-                raise RecipeError(f"op '{op}': {self.name}={value:g} is out of range {self.range_text}")
+    def clear(self) -> None:
+        with self._guard:
+            self._items.clear()
+            self._locks.clear()
 
 
-def param(
-    default: Any,
-    *,
-    min: float | None = None,
-    max: float | None = None,
-    choices: tuple[str, ...] | None = None,
-    help: str = "",
-    type: type | None = None,
-) -> Any:
-    """Declare an op parameter as a dataclass field carrying its :class:`ParamSpec` metadata."""
-    ptype = type or builtin_type(default)
-    spec = {"default": default, "min": min, "max": max, "choices": choices, "help": help, "type": ptype}
-    return dataclasses.field(default=default, metadata={"vidlab_param": spec})
+def _key_text(key: tuple[Any, ...]) -> str:
+    name, params, what = key
+    args = " ".join(f"{k}={v}" for k, v in params)
+    return f"{name}[{what}] {args}".strip()
 
 
-def builtin_type(value: Any) -> type:
-    for t in (bool, int, float, str):
-        if isinstance(value, t):
-            return t
-    raise TypeError(f"unsupported parameter default {value!r}")
+_STATE = ProcessState()
+
+
+def process_state() -> ProcessState:
+    """This process's :class:`ProcessState` (pid-aware: a forked child starts empty)."""
+    global _STATE, _STATE_PID
+    if os.getpid() != _STATE_PID:
+        _STATE, _STATE_PID = ProcessState(), os.getpid()
+    return _STATE
+
+
+_STATE_PID = os.getpid()
 
 
 class Op:
@@ -126,12 +123,35 @@ class Op:
 
     @classmethod
     def params(cls) -> list[ParamSpec]:
-        specs = []
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            meta = f.metadata.get("vidlab_param")
-            if meta is not None:
-                specs.append(ParamSpec(name=f.name, **meta))
-        return specs
+        return specs_of(cls)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The op for tools and forms: name, kind, summary and every parameter's spec."""
+        return {
+            "name": cls.name,
+            "kind": cls.kind,
+            "help": cls.summary(),
+            "params": [p.to_dict() for p in cls.params()],
+        }
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """A JSON schema of this op's recipe step ``{"op": name, "params": {...}}``."""
+        return {
+            "type": "object",
+            "description": cls.summary(),
+            "properties": {
+                "op": {"const": cls.name},
+                "params": {
+                    "type": "object",
+                    "properties": {p.name: p.json_schema() for p in cls.params()},
+                    "additionalProperties": False,
+                },
+            },
+            "required": ["op"],
+            "additionalProperties": False,
+        }
 
     @classmethod
     def create(cls, **raw: Any) -> Op:
@@ -147,14 +167,10 @@ class Op:
 
     def __post_init__(self) -> None:
         for spec in self.params():
-            value = getattr(self, spec.name)
-            if spec.type is float and isinstance(value, int) and not isinstance(value, bool):
-                object.__setattr__(self, spec.name, float(value))
-                value = float(value)
-            elif not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
-                raise RecipeError(
-                    f"op '{self.name}': {spec.name}={value!r} is not a valid {spec.type.__name__}"
-                )
+            raw = getattr(self, spec.name)
+            value = spec.check_type(self.name, raw)
+            if value is not raw:
+                object.__setattr__(self, spec.name, value)
             spec.validate(self.name, value)
         self.validate()
 
@@ -165,9 +181,27 @@ class Op:
         return {p.name: getattr(self, p.name) for p in self.params()}
 
     def to_spec(self) -> dict[str, Any]:
-        """The recipe entry for this op: ``{"op": name, "params": {...}}`` (non-defaults only)."""
-        params = {p.name: getattr(self, p.name) for p in self.params() if getattr(self, p.name) != p.default}
+        """The recipe entry for this op: ``{"op": name, "params": {...}}`` (non-defaults only,
+        in their JSON form)."""
+        params = {
+            p.name: p.to_json(getattr(self, p.name))
+            for p in self.params()
+            if getattr(self, p.name) != p.default
+        }
         return {"op": self.name, "params": params}
+
+    # -- heavy state and resources -------------------------------------------------------------
+
+    def state(self, what: str, open_: Callable[[], T]) -> T:
+        """``open_()``'s result, made once per process for these parameters and reused by every
+        chunk the process runs (a model session, a palette, a baked table, a thread pool). The
+        op itself stays a frozen set of parameters."""
+        params = tuple((p.name, getattr(self, p.name)) for p in self.params())
+        return process_state().get((self.name, params, what), open_)
+
+    def resources(self) -> Resources:
+        """What one instance needs while it runs (default: one thread, no GPU)."""
+        return Resources()
 
     # -- behaviour -----------------------------------------------------------------------------
 

@@ -87,6 +87,13 @@ class Resize(SpatialOp):
             flag = _INTERP[self.interp]
         return cv2.resize(image, (w, h), interpolation=flag)
 
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        # Planes (alpha, masks) are resized with the picture, by the same filter.
+        for frame in frames:
+            image = self.apply(frame.image)
+            planes = {k: self.apply(v) for k, v in frame.planes.items()}
+            yield frame.with_image(image, planes)
+
 
 @register_op
 @dataclass(frozen=True)

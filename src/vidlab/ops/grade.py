@@ -471,11 +471,10 @@ def _build_tetrahedral(cube: Cube, strength: float, out: np.ndarray) -> None:
     _in_blocks(work)
 
 
-@functools.lru_cache(maxsize=4)
 def dense_table(cube: Cube, interp: str, strength: float = 1.0) -> np.ndarray:
     """The cube baked for every 8-bit RGB input: ``uint32[2^24]`` indexed by ``R<<16 | G<<8 | B``,
-    each entry the output bytes R, G, B, 0 (little-endian). Cached per (content, interp,
-    strength) in this process."""
+    each entry the output bytes R, G, B, 0 (little-endian). 64 MiB and ~1 s to bake: the ``lut``
+    op holds it once per process (``Op.state``)."""
     if cube.table is None:
         raise ValueError("a 1D-only cube has no 3D table; use lut1d_table")
     out = np.empty(1 << 24, np.uint32)
@@ -630,8 +629,14 @@ class Lut(SpatialOp):
         load_cube(self.file)
 
     def table(self) -> np.ndarray:
-        """The baked dense table (built on first use, then shared by every frame and op)."""
-        return dense_table(load_cube(self.file), self.interp, self.strength)
+        """The baked dense table: opened once per process for these parameters and this version
+        of the file, then shared by every frame, chunk and equal op the process runs."""
+        path = resolve_lut(self.file)
+        st = path.stat()
+        return self.state(
+            f"table {st.st_mtime_ns}:{st.st_size}",
+            lambda: dense_table(load_cube(self.file), self.interp, self.strength),
+        )
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         if self.strength == 0:
@@ -639,7 +644,7 @@ class Lut(SpatialOp):
         cube = load_cube(self.file)
         if cube.table is None:
             return cv2.LUT(image, lut1d_table(cube, self.strength))
-        return apply_dense_table(image, dense_table(cube, self.interp, self.strength))
+        return apply_dense_table(image, self.table())
 
 
 def _logistic_s(x: np.ndarray, k: float, pivot: float) -> np.ndarray:

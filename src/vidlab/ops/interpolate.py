@@ -33,11 +33,10 @@ from typing import ClassVar, Protocol
 import cv2
 import numpy as np
 
-from vidlab.core.errors import MediaError, RecipeError, UsageError
+from vidlab.core.errors import MediaError, RecipeError
 from vidlab.core.frame import Frame
-from vidlab.core.timeparse import parse_rate
 from vidlab.io.probe import VideoInfo
-from vidlab.ops.base import TemporalOp, param
+from vidlab.ops.base import Resources, TemporalOp, param
 from vidlab.ops.registry import register_op
 from vidlab.vision import flow
 from vidlab.vision.scene import cut_score, thumbnail
@@ -70,6 +69,19 @@ class PairInterpolator(Protocol):
     def pair(self, a: np.ndarray, b: np.ndarray) -> None: ...
 
     def at(self, t: float) -> np.ndarray: ...
+
+
+def plane_at(engine: PairInterpolator, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """A plane (alpha, a mask) of the frame at ``t``, moved as the engine moved the pixels of
+    the last :meth:`PairInterpolator.at` call when it can (``engine.plane_at``), else blended."""
+    move = getattr(engine, "plane_at", None)
+    if move is not None:
+        return move(a, b, t)  # type: ignore[no-any-return]
+    return _blend(a, b, t)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    return cv2.addWeighted(a, 1.0 - t, b, t, 0.0)
 
 
 class BlendPair:
@@ -170,12 +182,20 @@ class FlowPair:
     def at(self, t: float) -> np.ndarray:
         ft0, ft1, w0, w1 = self.motion(t)
         h, w = self.a.shape[:2]
-        warped0 = flow.warp(self.a, flow.resize_flow(ft0, w, h))
-        warped1 = flow.warp(self.b, flow.resize_flow(ft1, w, h))
+        ft0, ft1 = flow.resize_flow(ft0, w, h), flow.resize_flow(ft1, w, h)
         if w0.shape[:2] != (h, w):
             w0 = cv2.resize(w0, (w, h), interpolation=cv2.INTER_LINEAR)
             w1 = cv2.resize(w1, (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.blendLinear(warped0, warped1, w0, w1)
+        self._last_motion = (t, ft0, ft1, w0, w1)
+        return cv2.blendLinear(flow.warp(self.a, ft0), flow.warp(self.b, ft1), w0, w1)
+
+    def plane_at(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+        """Planes of the pair moved along the same paths and weights as the pixels at ``t``."""
+        last = getattr(self, "_last_motion", None)
+        if last is None or last[0] != t or last[1].shape[:2] != a.shape[:2]:
+            return _blend(a, b, t)
+        _, ft0, ft1, w0, w1 = last
+        return cv2.blendLinear(flow.warp(a, ft0), flow.warp(b, ft1), w0, w1)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -208,7 +228,9 @@ class Interpolate(TemporalOp):
 
     name: ClassVar[str] = "interpolate"
     factor: int = param(0, help="multiply the frame rate by this integer (0: use fps, or 2 without it)")
-    fps: str = param("", help="target frame rate, e.g. 60 or 60000/1001 (instead of factor)")
+    fps: Fraction = param(
+        Fraction(0), min=0, help="target frame rate, exact: 60, 60000/1001, 29.97 (0: use factor)"
+    )
     method: str = param("flow", choices=METHODS, help="how in-between frames are made")
     scene_cut: str = param("repeat", choices=SCENE_POLICIES, help="what happens between two shots")
     scene_threshold: float = param(
@@ -230,15 +252,10 @@ class Interpolate(TemporalOp):
             raise RecipeError(f"op 'interpolate': factor must be a positive integer, got {self.factor}")
         if self.factor and self.fps:
             raise RecipeError("op 'interpolate': give factor or fps, not both")
-        if self.fps:
-            try:
-                parse_rate(self.fps, "interpolate fps")
-            except UsageError as exc:
-                raise RecipeError(f"op 'interpolate': {exc.message}") from None
 
     def target_fps(self, source_fps: Fraction) -> Fraction:
         if self.fps:
-            return parse_rate(self.fps, "interpolate fps")
+            return self.fps
         return source_fps * (self.factor or 2)
 
     def output_info(self, info: VideoInfo) -> VideoInfo:
@@ -247,7 +264,7 @@ class Interpolate(TemporalOp):
             raise RecipeError(
                 f"op 'interpolate': target {_rate_text(fps)} fps is below the source's "
                 f"{_rate_text(info.fps)} fps, which drops frames; allow it with allow_drop=true "
-                "(--allow-drop)"
+                "(allow_drop)"
             )
         return info.with_changes(
             fps=fps,
@@ -259,6 +276,10 @@ class Interpolate(TemporalOp):
     def bind(self, info: VideoInfo) -> Interpolate:
         self.output_info(info)  # fail early on a bad target
         return replace(self, source=info)
+
+    def resources(self) -> Resources:
+        # The flow method measures forward and backward flow on two threads.
+        return Resources(threads=2 if self.method == "flow" else 1)
 
     def preroll(self) -> int:
         # The flow method bends each path with the previous pair's flow: a chunk starts one
@@ -356,7 +377,9 @@ def _resample(
                     if kind == "motion":
                         engine.pair(prev.image, frame.image)
                 t = float((when - prev.pts) / span)
-                yield Frame(image=_between(kind, scene_cut, engine, prev, frame, t), pts=when, index=k)
+                image = _between(kind, scene_cut, engine, prev, frame, t)
+                planes = _between_planes(kind, scene_cut, engine, prev, frame, t)
+                yield Frame(image=image, pts=when, index=k, planes=planes)
                 k += 1
         if grid.time(k) == frame.pts:
             yield frame.replace(index=k)
@@ -397,6 +420,25 @@ def _between(kind: str, policy: str, engine: PairInterpolator, a: Frame, b: Fram
     if policy == "cut":
         return a.image if t < 0.5 else b.image
     return a.image  # repeat
+
+
+def _between_planes(
+    kind: str, policy: str, engine: PairInterpolator, a: Frame, b: Frame, t: float
+) -> dict[str, np.ndarray]:
+    """The planes both frames carry, made for time ``t`` the way :func:`_between` made the
+    pixels (moved with the motion, blended, or taken from one side of a cut)."""
+    out = {}
+    for name in a.planes.keys() & b.planes.keys():
+        pa, pb = a.planes[name], b.planes[name]
+        if kind == "motion":
+            out[name] = plane_at(engine, pa, pb, t)
+        elif kind == "static" or policy == "blend":
+            out[name] = _blend(pa, pb, t)
+        elif policy == "cut":
+            out[name] = pa if t < 0.5 else pb
+        else:
+            out[name] = pa
+    return out
 
 
 def _minterpolate(frames: Iterator[Frame], grid: _Grid, info: VideoInfo) -> Iterator[Frame]:

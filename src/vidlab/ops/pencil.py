@@ -22,8 +22,6 @@ from vidlab.core.errors import RecipeError
 from vidlab.ops.base import REFERENCE_HEIGHT, SpatialOp, param
 from vidlab.ops.registry import register_op
 
-_PAPER_KEYWORDS = ("none", "procedural")
-
 
 @register_op
 @dataclass(frozen=True)
@@ -38,15 +36,22 @@ class Pencil(SpatialOp):
         1.6, min=0.2, max=8.0, help="gamma on the sketch: >1 darkens lines and shading, 1 = plain dodge"
     )
     paper: str = param(
-        "none", help="'none', 'procedural', or a paper image file (tiled at 1080p scale, colors kept)"
+        "none", choices=("none", "procedural", "image"), help="paper texture (image: paper_image's file)"
+    )
+    paper_image: Path | None = param(
+        None, type=Path, help="a paper image file, tiled at 1080p scale with its colors (sets paper=image)"
     )
     paper_seed: int = param(0, min=0, max=2**31 - 1, help="seed of the procedural paper texture")
     paper_strength: float = param(0.5, min=0.0, max=1.0, help="how strongly the paper shows (0: not)")
     color: bool = param(False, help="colored pencil: tint strokes with softened, saturated source colors")
 
     def validate(self) -> None:
-        if self.paper not in _PAPER_KEYWORDS and not Path(self.paper).is_file():
-            raise RecipeError(f"op 'pencil': paper image not found: {self.paper}")
+        if self.paper_image is not None and self.paper == "none":
+            object.__setattr__(self, "paper", "image")
+        if self.paper == "image" and self.paper_image is None:
+            raise RecipeError("op 'pencil': paper=image needs a paper_image file", param="paper_image")
+        if self.paper != "image" and self.paper_image is not None:
+            raise RecipeError(f"op 'pencil': paper_image is only used with paper=image, not {self.paper}")
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
@@ -69,7 +74,7 @@ class Pencil(SpatialOp):
             return None
         if self.paper == "procedural":
             return _procedural_paper(self.paper_seed, w, h, self.paper_strength)
-        return _image_paper(self.paper, w, h, self.paper_strength)
+        return _image_paper(str(self.paper_image), w, h, self.paper_strength)
 
 
 def _dodge(gray: np.ndarray, sigma: float) -> np.ndarray:

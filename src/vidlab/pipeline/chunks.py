@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from vidlab.core.errors import MediaError
+from vidlab.core.events import CancelToken
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.probe import VideoInfo
 from vidlab.io.reader import VideoReader
 from vidlab.io.segments import FrameIndex
 from vidlab.io.writer import VideoWriter, is_mov_family, stream_time_base
+from vidlab.ops.base import process_state
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import stream
 
@@ -158,15 +160,28 @@ def segment_shift(
 
 @dataclass(frozen=True, slots=True)
 class ChunkResult:
+    """A finished segment: its frames, the time it took, and where it ran: the worker's pid,
+    its Ray node (when on Ray) and the heavy op states it opened for this chunk (none when the
+    process had them open from an earlier chunk)."""
+
     index: int
     frames: int
     seconds: float
+    pid: int = 0
+    node: str = ""
+    opened: tuple[str, ...] = ()
 
 
-def run_chunk(task: ChunkTask, on_frame: Callable[[int], None] | None = None) -> ChunkResult:
+def run_chunk(
+    task: ChunkTask,
+    on_frame: Callable[[int], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> ChunkResult:
     """Decode the chunk with its pre-roll, run the recipe, keep the outputs inside the chunk,
-    and encode them to ``task.segment`` (written under a temporary name, then renamed)."""
+    and encode them to ``task.segment`` (written under a temporary name, then renamed). A
+    cancelled chunk leaves no segment and raises :class:`Cancelled`."""
     t0 = time.perf_counter()
+    before = len(process_state().opened)
     c, info = task.chunk, task.info
     if task.threads > 0:
         import cv2
@@ -189,11 +204,17 @@ def run_chunk(task: ChunkTask, on_frame: Callable[[int], None] | None = None) ->
         time_offset=task.run_offset + task.shift,
         threads=task.threads,
     )
-    frames = stream(reader, recipe, writer, window=(c.begin, c.end), on_frame=on_frame)
+    frames = stream(reader, recipe, writer, window=(c.begin, c.end), on_frame=on_frame, cancel=cancel)
     if frames == 0:
         Path(task.segment).unlink(missing_ok=True)
         raise MediaError(f"chunk {c.index} produced no frames", task.source)
-    return ChunkResult(index=c.index, frames=frames, seconds=time.perf_counter() - t0)
+    return ChunkResult(
+        index=c.index,
+        frames=frames,
+        seconds=time.perf_counter() - t0,
+        pid=os.getpid(),
+        opened=tuple(process_state().opened[before:]),
+    )
 
 
 def run_chunk_bytes(task: ChunkTask, source: bytes) -> tuple[ChunkResult, bytes]:
@@ -205,11 +226,28 @@ def run_chunk_bytes(task: ChunkTask, source: bytes) -> tuple[ChunkResult, bytes]
         seg = Path(tmp) / f"segment{Path(task.segment).suffix}"
         local = replace(task, source=str(src), segment=str(seg))
         result = run_chunk(local)
-        return result, seg.read_bytes()
+        return replace(result, node=_ray_node()), seg.read_bytes()
 
 
-def default_workers() -> int:
+def _ray_node() -> str:
+    """The Ray node this process runs on ("" outside Ray)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return ""
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def cores() -> int:
+    """CPU cores this process may use."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def default_workers(threads_per_chunk: int = 1) -> int:
+    """Worker processes for a recipe whose ops keep ``threads_per_chunk`` threads busy (see
+    :meth:`Recipe.resources`): the cores shared out, at least one."""
+    return max(1, cores() // max(1, threads_per_chunk))

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vidlab.core.errors import UsageError, VidlabError
+from vidlab.core.events import Cancelled, CancelToken
 from vidlab.core.fsutil import write_atomic
+from vidlab.ops.base import Resources
 from vidlab.pipeline.chunks import ChunkResult, ChunkTask, run_chunk, run_chunk_bytes
 
 log = logging.getLogger(__name__)
@@ -39,19 +41,30 @@ class WorkerDied(VidlabError):
 class Executor(Protocol):
     name: str
 
-    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
-        """Run every task; call ``on_done`` (in the caller's thread) as each segment lands."""
+    def run(
+        self,
+        tasks: Sequence[ChunkTask],
+        on_done: DoneCallback,
+        on_frames: FramesCallback,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Run every task; call ``on_done`` (in the caller's thread) as each segment lands.
+        A cancelled token stops every running chunk at its next frame (no segment is left)
+        and raises :class:`Cancelled`; finished segments stay, so the job resumes."""
 
 
 # -- local ----------------------------------------------------------------------------------------
 
 _progress_queue: Any = None
+_cancel: CancelToken | None = None
 
 
-def _worker_init(progress: Any) -> None:
-    """Runs in each worker: die with the parent, leave Ctrl-C to the parent, report progress."""
-    global _progress_queue
+def _worker_init(progress: Any, cancel_flag: Any) -> None:
+    """Runs in each worker: die with the parent, leave Ctrl-C to the parent, report progress,
+    and watch the parent's cancel flag."""
+    global _progress_queue, _cancel
     _progress_queue = progress
+    _cancel = CancelToken(cancel_flag)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         import ctypes
@@ -73,22 +86,30 @@ def _run_in_worker(task: ChunkTask) -> ChunkResult:
             with contextlib.suppress(Exception):
                 _progress_queue.put_nowait((task.chunk.index, done))
 
-    return run_chunk(task, on_frame=report)
+    return run_chunk(task, on_frame=report, cancel=_cancel)
 
 
 class LocalExecutor:
-    """Chunks in ``workers`` processes (spawned, so no thread state is inherited)."""
+    """Chunks in ``workers`` processes (spawned, so no thread state is inherited). A worker
+    process runs many chunks, so what its ops open once (see ``Op.state``) is reused."""
 
     name = "local"
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
 
-    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
+    def run(
+        self,
+        tasks: Sequence[ChunkTask],
+        on_done: DoneCallback,
+        on_frames: FramesCallback,
+        cancel: CancelToken | None = None,
+    ) -> None:
         if not tasks:
             return
         ctx = mp.get_context("spawn")
         progress = ctx.Queue()
+        flag = ctx.Event()
         stop = threading.Event()
 
         def pump() -> None:
@@ -107,18 +128,26 @@ class LocalExecutor:
             max_workers=min(self.workers, len(tasks)),
             mp_context=ctx,
             initializer=_worker_init,
-            initargs=(progress,),
+            initargs=(progress, flag),
         )
         pending: dict[Future[ChunkResult], ChunkTask] = {}
         try:
             for task in tasks:
                 pending[pool.submit(_run_in_worker, task)] = task
             while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                if cancel is not None and cancel.cancelled:
+                    flag.set()  # running chunks stop at their next frame and remove their segment
+                    for fut in pending:
+                        fut.cancel()
+                    wait(pending)
+                    raise Cancelled(cancel.reason, reason=cancel.reason)
+                finished, _ = wait(pending, timeout=0.05, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     task = pending.pop(fut)
                     try:
                         result = fut.result()
+                    except Cancelled:
+                        continue  # the token was cancelled; handled at the top of the loop
                     except BrokenProcessPool:
                         raise WorkerDied(
                             f"a worker process died while making chunk {task.chunk.index} (killed or out "
@@ -144,7 +173,7 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, workers: int, address: str | None = None) -> None:
+    def __init__(self, workers: int, address: str | None = None, resources: Resources | None = None) -> None:
         if importlib.util.find_spec("ray") is None:
             raise UsageError("the Ray executor needs Ray: pip install 'vidlab[ray]'")
         if address is None:
@@ -152,8 +181,15 @@ class RayExecutor:
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         self.workers = max(1, workers)
         self.address = address
+        self.resources = resources or Resources()
 
-    def run(self, tasks: Sequence[ChunkTask], on_done: DoneCallback, on_frames: FramesCallback) -> None:
+    def run(
+        self,
+        tasks: Sequence[ChunkTask],
+        on_done: DoneCallback,
+        on_frames: FramesCallback,
+        cancel: CancelToken | None = None,
+    ) -> None:
         import ray
 
         from vidlab.io.segments import extract_span
@@ -173,7 +209,11 @@ class RayExecutor:
                 )
             started_here = True
         try:
-            remote = ray.remote(run_chunk_bytes).options(num_cpus=1, max_retries=1)
+            # Each task asks the cluster for what the recipe's ops declared they need.
+            res = self.resources
+            remote = ray.remote(run_chunk_bytes).options(
+                num_cpus=res.threads, num_gpus=1 if res.gpu else 0, max_retries=1
+            )
             waiting = list(tasks)
             in_flight: dict[Any, ChunkTask] = {}
             limit = 2 * self.workers  # bounds the spans and segments held in the object store
@@ -183,7 +223,15 @@ class RayExecutor:
                     c = task.chunk
                     span = extract_span(task.source, c.decode_begin, c.decode_end)
                     in_flight[remote.remote(task, span)] = task
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                if cancel is not None and cancel.cancelled:
+                    # Interrupts each running task wherever it runs; the task's writer aborts,
+                    # so no segment comes back. Finished segments are already on disk.
+                    for ref in in_flight:
+                        ray.cancel(ref)
+                    with contextlib.suppress(Exception):
+                        ray.wait(list(in_flight), num_returns=len(in_flight), timeout=10)
+                    raise Cancelled(cancel.reason, reason=cancel.reason)
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.1)
                 for ref in ready:
                     task = in_flight.pop(ref)
                     try:
@@ -205,11 +253,13 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def make_executor(name: str, workers: int, ray_address: str | None = None) -> Executor:
+def make_executor(
+    name: str, workers: int, ray_address: str | None = None, resources: Resources | None = None
+) -> Executor:
     if name == "local":
         if ray_address:
-            raise UsageError("--ray-address needs --executor ray")
+            raise UsageError("ray_address needs executor 'ray'")
         return LocalExecutor(workers)
     if name == "ray":
-        return RayExecutor(workers, ray_address)
+        return RayExecutor(workers, ray_address, resources)
     raise UsageError(f"unknown executor '{name}' (choose from: {', '.join(EXECUTORS)})")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidlab.core.errors import MediaError, UsageError, VidlabError
+from vidlab.core.events import Cancelled, CancelToken, Event, EventBus, Meter
 from vidlab.core.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings, resolve
 from vidlab.io.probe import VideoInfo, probe
@@ -29,6 +30,7 @@ from vidlab.pipeline.chunks import (
     Chunk,
     ChunkResult,
     ChunkTask,
+    cores,
     default_workers,
     plan_chunks,
     segment_shift,
@@ -36,7 +38,7 @@ from vidlab.pipeline.chunks import (
 from vidlab.pipeline.defaults import DEFAULT_CHUNK_SECONDS
 from vidlab.pipeline.executors import make_executor
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import Progress, ProgressCallback, RunResult
+from vidlab.pipeline.runner import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -249,24 +251,55 @@ def _human(n: float) -> str:
 # -- running a job --------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobOptions:
+    """How a run is carried out (not what it makes): one stream or chunks, where chunks run,
+    and where the job keeps its state. ``chunk_seconds=None`` lets :func:`execute` decide (a
+    job when the input is longer than two chunks); 0 runs in one stream."""
+
     job_dir: Path | None = None
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
-    workers: int | None = None
+    chunk_seconds: float | None = None
+    workers: int | None = None  # default: the cores shared out by what the recipe's ops need
     executor: str = "local"
     ray_address: str | None = None
     keep_chunks: bool = False
     threads_per_worker: int | None = None  # default: the cores shared out among the workers
+
+    def check(self) -> None:
+        """Refuse impossible values, naming the parameter."""
+        if self.chunk_seconds is not None and not self.chunk_seconds >= 0:
+            raise UsageError(f"chunk_seconds must be >= 0, got {self.chunk_seconds}", param="chunk_seconds")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"workers must be >= 1, got {self.workers}", param="workers")
+        if self.threads_per_worker is not None and self.threads_per_worker < 1:
+            raise UsageError(
+                f"threads_per_worker must be >= 1, got {self.threads_per_worker}", param="threads_per_worker"
+            )
+
+    @property
+    def asks_for_job(self) -> bool:
+        """Whether an option only a chunked job has was given."""
+        return (
+            self.chunk_seconds is not None
+            or self.workers is not None
+            or self.job_dir is not None
+            or self.keep_chunks
+            or self.executor != "local"
+            or self.ray_address is not None
+        )
+
+    @property
+    def seconds(self) -> float:
+        return DEFAULT_CHUNK_SECONDS if self.chunk_seconds is None else self.chunk_seconds
 
 
 def _frame_range(spec: JobSpec, info: VideoInfo, index: FrameIndex) -> tuple[int, int, Fraction]:
     """The frames ``[first, last)`` selected by --start/--duration, and the run's time offset."""
     start = spec.start or Fraction(0)
     if start < 0:
-        raise UsageError(f"--start must be >= 0, got {float(start)}")
+        raise UsageError(f"start must be >= 0, got {float(start)}", param="start")
     if spec.duration is not None and spec.duration <= 0:
-        raise UsageError(f"--duration must be > 0, got {float(spec.duration)}")
+        raise UsageError(f"duration must be > 0, got {float(spec.duration)}", param="duration")
     begin = info.start_time + start
     end = None if spec.duration is None else begin + spec.duration
     pts = index.pts
@@ -274,8 +307,9 @@ def _frame_range(spec: JobSpec, info: VideoInfo, index: FrameIndex) -> tuple[int
     last = len(pts) if end is None else next((i for i, t in enumerate(pts) if t >= end), len(pts))
     if first >= last:
         raise UsageError(
-            f"--start {float(start):.3f}s selects no frames (the video lasts {float(info.duration):.3f}s)",
+            f"start {float(start):.3f}s selects no frames (the video lasts {float(info.duration):.3f}s)",
             spec.input,
+            param="start",
         )
     return first, last, start
 
@@ -284,20 +318,25 @@ def run_job(
     spec: JobSpec,
     options: JobOptions | None = None,
     *,
-    on_progress: ProgressCallback | None = None,
+    events: EventBus | None = None,
+    label: str = "",
+    cancel: CancelToken | None = None,
 ) -> RunResult:
-    """Run ``spec`` in chunks, resuming whatever a previous run of the same job finished."""
+    """Run ``spec`` in chunks, resuming whatever a previous run of the same job finished (the
+    chunked path behind :func:`vidlab.pipeline.execute`). A cancelled token stops the running
+    chunks at their next frame; finished chunks stay, so the job resumes where it stopped."""
     opts = options or JobOptions()
+    opts.check()
+    bus = events or EventBus(None)
     src, dst = spec.input, spec.output
     if not src.exists():
         raise UsageError("no such file", src)
     if dst.exists() and src.resolve() == dst.resolve():
         raise UsageError("output would overwrite the input", dst)
     check_output_path(dst)
-    workers = opts.workers or default_workers()
-    if workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
-    executor = make_executor(opts.executor, workers, opts.ray_address)
+    needs = spec.recipe.resources()
+    workers = opts.workers or default_workers(needs.threads)
+    executor = make_executor(opts.executor, workers, opts.ray_address, needs)
     info = probe(src)
     target = spec.recipe.output_info(info)
     resolve(spec.settings, target.pix_fmt, target.width, target.height)  # bad settings fail now
@@ -330,20 +369,12 @@ def run_job(
 
         live: dict[int, int] = {}
         finished = done_before
-        last_report = 0.0
+        meter = Meter(bus, label or src.name, total_frames, done_before=done_before)
+        opened: list[tuple[int, str]] = []
 
-        def report(force: bool = False) -> None:
-            nonlocal last_report
-            now = time.perf_counter()
-            if on_progress is None or (not force and now - last_report < 0.1):
-                return
-            last_report = now
+        def report() -> None:
             # Progress counts source frames; a rate-changing recipe's chunks report output frames.
-            done = finished + round(sum(live.values()) * info.fps / target.fps)
-            elapsed = now - t0
-            fps = (done - done_before) / elapsed if elapsed > 0 else 0.0
-            eta = (total_frames - done) / fps if fps > 0 else None
-            on_progress(Progress(done, total_frames, elapsed, fps, eta))
+            meter.progress(finished + round(sum(live.values()) * info.fps / target.fps))
 
         def on_frames(chunk_index: int, frames: int) -> None:
             live[chunk_index] = frames
@@ -370,11 +401,25 @@ def run_job(
             )
             live.pop(result.index, None)
             finished += expected
+            opened.extend((result.pid, k) for k in result.opened)
             manifest["updated"] = time.time()
             write_json_atomic(job_dir / MANIFEST, manifest)
-            report(force=True)
+            bus.emit(
+                Event(
+                    "chunk",
+                    "done",
+                    meter.job,
+                    frames_done=result.frames,
+                    frames_total=expected,
+                    elapsed=result.seconds,
+                    fps=result.frames / result.seconds if result.seconds > 0 else 0.0,
+                    chunk=result.index,
+                    message=result.node,
+                )
+            )
+            report()
 
-        threads = opts.threads_per_worker or max(1, default_workers() // workers)
+        threads = opts.threads_per_worker or max(1, cores() // workers)
         tasks = [
             ChunkTask(
                 chunk=Chunk.from_dict(c["chunk"]),
@@ -390,9 +435,14 @@ def run_job(
             for c in pending
         ]
         try:
-            executor.run(tasks, on_done, on_frames)
+            executor.run(tasks, on_done, on_frames, cancel)
+            if cancel is not None:
+                cancel.check()  # a cancel that came as the last chunk finished
         except BaseException as exc:
-            manifest["status"] = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
+            if isinstance(exc, Cancelled):
+                manifest["status"] = exc.reason  # paused, cancelled or interrupted: resumable
+            else:
+                manifest["status"] = "stopped" if isinstance(exc, KeyboardInterrupt) else "failed"
             manifest["error"] = str(exc)
             write_json_atomic(job_dir / MANIFEST, manifest)
             raise
@@ -414,7 +464,7 @@ def run_job(
         manifest.pop("error", None)
         write_json_atomic(job_dir / MANIFEST, manifest)
         elapsed = time.perf_counter() - t0
-        report(force=True)
+        meter.done = made
     finally:
         lock.release()
     if not opts.keep_chunks:
@@ -431,6 +481,8 @@ def run_job(
         fps=(made - done_before) / elapsed if elapsed > 0 else 0.0,
         source=info,
         target=target,
+        mode="chunked",
+        states_opened=tuple(opened),
     )
 
 
@@ -474,7 +526,7 @@ def _load_or_plan(
     target = recipe.output_info(info)
     chunks = plan_chunks(
         index,
-        opts.chunk_seconds,
+        opts.seconds,
         preroll=recipe.preroll(),
         postroll=recipe.postroll(),
         first=first,
@@ -504,7 +556,7 @@ def _load_or_plan(
         "output": str(dst.resolve()),
         "spec": spec.data(),
         "plan": {
-            "chunk_seconds": opts.chunk_seconds,
+            "chunk_seconds": opts.seconds,
             "frames": last - first,
             "keep_chunks": opts.keep_chunks,
         },
@@ -520,8 +572,9 @@ def _check_same_job(
     if was["path"] != identity["path"]:
         raise UsageError(
             f"this job directory belongs to another input ({was['path']}); remove it or choose "
-            "another --job-dir",
+            "another job_dir",
             job_dir,
+            param="job_dir",
         )
     for key, what in (("size", "size"), ("head_sha256", "content"), ("mtime_ns", "modification time")):
         if was[key] != identity[key]:
@@ -547,7 +600,9 @@ def _check_same_job(
             )
     if old["output"] != str(dst.resolve()):
         raise UsageError(
-            f"this job writes {old['output']}, not {dst}; remove it or choose another --job-dir", job_dir
+            f"this job writes {old['output']}, not {dst}; remove it or choose another job_dir",
+            job_dir,
+            param="job_dir",
         )
 
 
@@ -593,15 +648,14 @@ def job_status(job_dir: Path) -> dict[str, Any]:
     }
 
 
-def resume_job(
+def job_from_dir(
     job_dir: Path,
     *,
     workers: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> RunResult:
-    """Finish the job in ``job_dir`` with the input, recipe and settings its manifest records."""
+) -> tuple[JobSpec, JobOptions]:
+    """The spec and options of the job in ``job_dir``, from its manifest, for resuming it."""
     if not (job_dir / MANIFEST).exists():
         raise UsageError("not a vidlab job directory (no manifest.json)", job_dir)
     m = read_manifest(job_dir)
@@ -621,4 +675,4 @@ def resume_job(
         ray_address=ray_address,
         keep_chunks=bool(plan.get("keep_chunks")),
     )
-    return run_job(spec, opts, on_progress=on_progress)
+    return spec, opts

@@ -157,7 +157,9 @@ def with_stabilizer(recipe: Recipe, mode: str) -> Recipe:
     if mode == "preset":
         return recipe
     if mode not in STABILIZERS:
-        raise UsageError(f"--stabilize must be one of preset, {', '.join(STABILIZERS)}; got '{mode}'")
+        raise UsageError(
+            f"stabilize must be one of preset, {', '.join(STABILIZERS)}; got '{mode}'", param="stabilize"
+        )
     from vidlab.ops.registry import get_op
 
     chosen = STABILIZERS[mode]
@@ -205,11 +207,11 @@ def import_preset(
     if level:
         data["level"] = level
     if "style" not in data:
-        raise UsageError("the file names no style: pass --style NAME", path)
+        raise UsageError("the file names no style: give a style name", path, param="style")
     preset = parse_preset(data, "user", path)
     dest = user_dir() / f"{preset.style}-{preset.level.lower()}.yaml"
     if dest.exists() and not force:
-        raise UsageError(f"user preset {preset.name} exists (use --force to replace it)", dest)
+        raise UsageError(f"user preset {preset.name} exists (replace it with force)", dest, param="force")
     dest.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(dest, preset.to_yaml().encode())
     return Preset(preset.style, preset.level, preset.description, preset.ops, "user", dest)

@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from vidlab.core.errors import MediaError
+from vidlab.core.events import CancelToken, EventCallback
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.images import write_png
 from vidlab.io.reader import VideoReader
+from vidlab.pipeline.entry import execute
+from vidlab.pipeline.job import JobOptions
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline.runner import ProgressCallback, RunResult, run
+from vidlab.pipeline.runner import RunResult
 from vidlab.vision.draw import before_after
 
 DEFAULT_PREVIEW_SECONDS = Fraction(5)
@@ -35,11 +38,15 @@ def make_preview(
     start: Fraction | None = None,
     duration: Fraction = DEFAULT_PREVIEW_SECONDS,
     settings: EncodeSettings | None = None,
-    on_progress: ProgressCallback | None = None,
+    on_event: EventCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> Preview:
     """Run ``recipe`` over ``duration`` seconds from ``start`` into ``clip`` and save the middle
     frame before and after as ``image`` (a PNG)."""
-    result = run(input_path, clip, recipe, settings, start=start, duration=duration, on_progress=on_progress)
+    result = execute(
+        input_path, clip, recipe, settings, start=start, duration=duration,
+        options=JobOptions(chunk_seconds=0), on_event=on_event, cancel=cancel,
+    )  # fmt: skip
     # The clip's middle frame and the input frame it was made from (same position from the start).
     k = max(0, result.frames // 2)
     after = _nth(VideoReader(clip), k, clip)

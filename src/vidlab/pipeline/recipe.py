@@ -15,7 +15,7 @@ import yaml
 from vidlab.core.errors import RecipeError, UsageError
 from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
-from vidlab.ops.base import Op
+from vidlab.ops.base import Op, Resources
 from vidlab.ops.registry import get_op
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -150,6 +150,33 @@ class Recipe:
     def reads_pixels(self) -> bool:
         """Whether any op reads pixels; if none does, frames never leave their decoded form."""
         return any(op.reads_pixels for op in self.ops)
+
+    def resources(self) -> Resources:
+        """What the recipe needs while it runs (see :meth:`Op.resources`)."""
+        total = Resources()
+        for op in self.ops:
+            total = total.combine(op.resources())
+        return total
+
+    @staticmethod
+    def json_schema() -> dict[str, Any]:
+        """A JSON schema of a recipe (``{"ops": [steps]}``) over every registered op, for forms,
+        validation in other tools and the auto-tuner."""
+        from vidlab.ops.registry import list_ops
+
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "vidlab recipe",
+            "type": "object",
+            "properties": {
+                "ops": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"oneOf": [op.json_schema() for op in list_ops()]},
+                }
+            },
+            "required": ["ops"],
+        }
 
     def preroll(self) -> int:
         """Frames of history the whole chain needs: temporal pre-rolls add up along the chain."""

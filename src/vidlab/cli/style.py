@@ -1,0 +1,216 @@
+"""Stylizing commands: stylize, preview and the presets group."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from vidlab.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from vidlab.pipeline.recipe import Recipe
+from vidlab.cli.common import (
+    BitrateOpt,
+    ChunkSecondsOpt,
+    CodecOpt,
+    CrfOpt,
+    EncoderPresetOpt,
+    ExecutorOpt,
+    PixFmtOpt,
+    QuietOpt,
+    RayAddressOpt,
+    StabilizeOpt,
+    StartOpt,
+    StyleLevelOpt,
+    ThreadsOpt,
+    WorkersOpt,
+    app,
+    ctrl_c_cancels,
+    execute,
+    job_options,
+    out,
+    parse_time_option,
+    progress_bar,
+    summary,
+    table,
+)
+
+
+def _style_recipe(style: str, level: str, stabilize: str) -> tuple[str, Recipe]:
+    from vidlab.pipeline.presets import find, with_stabilizer
+
+    preset = find(style, level)
+    return preset.name, with_stabilizer(preset.recipe(), stabilize)
+
+
+def _styles(text: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise typer.BadParameter("name at least one style", param_hint="--style")
+    return list(dict.fromkeys(names))
+
+
+def _suffix(path: Path) -> str:
+    return path.suffix.lower() if path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm") else ".mp4"
+
+
+@app.command("stylize")
+def stylize_cmd(
+    inputs: Annotated[list[Path], typer.Argument(help="Input videos.")],
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the outputs.")],
+    style: Annotated[
+        str,
+        typer.Option("--style", "-s", help="Comma-separated styles: pencil, cartoon, comic, cinematic..."),
+    ] = "cartoon",
+    level: StyleLevelOpt = "Balanced",
+    stabilize: StabilizeOpt = "preset",
+    codec: CodecOpt = "libx264",
+    crf: CrfOpt = None,
+    bitrate: BitrateOpt = None,
+    encoder_preset: EncoderPresetOpt = None,
+    pix_fmt: PixFmtOpt = None,
+    chunk_seconds: ChunkSecondsOpt = None,
+    workers: WorkersOpt = None,
+    threads_per_worker: ThreadsOpt = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Stylize videos in batch: one output per input and style, OUTDIR/NAME.STYLE.mp4.
+
+    Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
+    temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
+    from vidlab.io.codecs import EncodeSettings
+    from vidlab.io.probe import probe
+
+    recipes = [(s, *_style_recipe(s, level, stabilize)) for s in _styles(style)]
+    for path in inputs:  # check every input before the first long run starts
+        if not path.is_file():
+            raise UsageError("not a file" if path.exists() else "input not found", path)
+        probe(path, count_frames=False)
+    outdir.mkdir(parents=True, exist_ok=True)
+    settings = EncodeSettings(
+        codec=codec, crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
+    )
+    options = job_options(chunk_seconds, workers, threads_per_worker, executor, ray_address)
+    for path in inputs:
+        for name, preset_name, recipe in recipes:
+            target = outdir / f"{path.stem}.{name.replace('/', '-')}{_suffix(path)}"
+            if not quiet:
+                line = f"{path.name} -> {target}  [{preset_name}: {recipe}]"
+                out.print(line, highlight=False, markup=False)
+            label = f"{path.stem} {name}"
+            result = execute(path, target, recipe, settings, options=options, quiet=quiet, label=label)
+            summary(result, quiet)
+
+
+@app.command("preview")
+def preview_cmd(
+    input: Annotated[Path, typer.Argument(help="Input video.")],
+    style: Annotated[str, typer.Option("--style", "-s", help="One style (see `vidlab presets list`).")],
+    level: StyleLevelOpt = "Balanced",
+    stabilize: StabilizeOpt = "preset",
+    start: StartOpt = None,
+    duration: Annotated[str, typer.Option(help="Length of the clip (seconds or mm:ss).")] = "5",
+    outdir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the clip and the PNG.")] = Path(
+        "."
+    ),
+    quiet: QuietOpt = False,
+) -> None:
+    """Try a style on a short clip: writes NAME.STYLE.preview.mp4 and a before/after PNG."""
+    from vidlab.pipeline.preview import make_preview
+
+    names = _styles(style)
+    if len(names) != 1:
+        raise typer.BadParameter("preview takes one style", param_hint="--style")
+    preset_name, recipe = _style_recipe(names[0], level, stabilize)
+    length = parse_time_option(duration, "--duration")
+    if not length:
+        raise typer.BadParameter("must be > 0", param_hint="--duration")
+    outdir.mkdir(parents=True, exist_ok=True)
+    stem = f"{input.stem}.{names[0]}"
+    with ctrl_c_cancels() as token, progress_bar(not quiet, f"preview {names[0]}") as draw:
+        res = make_preview(
+            input,
+            recipe,
+            outdir / f"{stem}.preview.mp4",
+            outdir / f"{stem}.before_after.png",
+            start=parse_time_option(start, "--start"),
+            duration=length,
+            on_event=draw,
+            cancel=token,
+        )
+    if not quiet:
+        out.print(f"{preset_name}: {recipe}", highlight=False)
+        out.print(f"clip:          {res.clip}  ({res.result.frames} frames)")
+        out.print(f"before/after:  {res.image}")
+
+
+presets_app = typer.Typer(
+    help="Style presets: list, show, export and import (user presets live in your config folder).",
+    no_args_is_help=True,
+)
+app.add_typer(presets_app, name="presets")
+
+
+@presets_app.command("list")
+def presets_list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List presets: style/level, where each comes from, what it does."""
+    from vidlab.pipeline.presets import all_presets, user_dir
+
+    presets = all_presets()
+    if as_json:
+        print(json.dumps([{**p.to_data(), "name": p.name, "source": p.source} for p in presets], indent=2))
+        return
+    t = table(box=None, pad_edge=False)
+    for col in ("preset", "source", "description"):
+        t.add_column(col)
+    for p in presets:
+        t.add_row(p.name, p.source, p.description)
+    out.print(t)
+    out.print(f"user presets: {user_dir()}", highlight=False)
+
+
+@presets_app.command("show")
+def presets_show_cmd(
+    name: Annotated[str, typer.Argument(help="STYLE or STYLE/LEVEL.")],
+    level: StyleLevelOpt = "Balanced",
+) -> None:
+    """Print a preset as YAML, and its recipe in the compact form `vidlab run -r` takes."""
+    from vidlab.pipeline.presets import find
+
+    p = find(name, level)
+    print(f"# {p.name} ({p.source}{': ' + str(p.path) if p.source == 'user' else ''})")
+    print(p.to_yaml(), end="")
+    print(f"# vidlab run IN -o OUT -r {shlex.quote(str(p.recipe()))}")
+
+
+@presets_app.command("export")
+def presets_export_cmd(
+    name: Annotated[str, typer.Argument(help="STYLE or STYLE/LEVEL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File or folder to write.")],
+    level: StyleLevelOpt = "Balanced",
+) -> None:
+    """Write a preset to a YAML file you can edit and import back."""
+    from vidlab.pipeline.presets import export_preset, find
+
+    dest = export_preset(find(name, level), output)
+    out.print(f"wrote {dest}")
+
+
+@presets_app.command("import")
+def presets_import_cmd(
+    file: Annotated[Path, typer.Argument(help="A preset YAML (or a plain recipe with --style).")],
+    style: Annotated[str | None, typer.Option(help="Style name (overrides the file's).")] = None,
+    level: Annotated[str | None, typer.Option(help="Level (overrides the file's).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace a user preset of the same name.")] = False,
+) -> None:
+    """Validate a preset and add it to your user presets (same name as a shipped one overrides it)."""
+    from vidlab.pipeline.presets import import_preset
+
+    p = import_preset(file, style=style, level=level, force=force)
+    out.print(f"imported {p.name} -> {p.path}")

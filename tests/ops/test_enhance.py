@@ -1,4 +1,4 @@
-"""Decoder-side enhancers (noop, bilateral, combined, deblock): registry and recipe plumbing,
+"""Decoder-side enhancers (bilateral, deblock, and the combined preset): registry and recipe plumbing,
 and measured artifact reduction on a generated clip compressed hard with x264's own
 deblocking filter switched off."""
 
@@ -20,11 +20,12 @@ from vidlab.io.reader import VideoReader
 from vidlab.io.samples import BT709, render
 from vidlab.io.writer import VideoWriter
 from vidlab.ops import SpatialOp, get_op
-from vidlab.ops.basic import Identity, Sharpen
-from vidlab.ops.enhance import Bilateral, Combined, Deblock, blockiness
+from vidlab.ops.basic import Sharpen
+from vidlab.ops.enhance import Bilateral, Deblock, blockiness
+from vidlab.pipeline.presets import recipe_or_preset
 from vidlab.pipeline.recipe import Recipe
 
-ENHANCERS = ("noop", "bilateral", "combined", "deblock")
+ENHANCERS = ("bilateral", "deblock")
 FPS = Fraction(30)
 
 
@@ -72,17 +73,18 @@ def test_enhancers_are_registered_with_typed_documented_params(name: str):
     with pytest.raises(AttributeError):
         op.name_that_does_not_exist = 1  # frozen dataclass
     image = render(0.1, 64, 48)
-    first = op.apply(image)  # after use too (combined caches its two stages)
+    first = op.apply(image)
     clone = pickle.loads(pickle.dumps(op))
     assert clone == op
     assert np.array_equal(clone.apply(image), first)
 
 
-def test_noop_is_identity_under_its_enhancer_name():
-    noop = get_op("noop")
-    assert issubclass(noop, Identity) and noop is not Identity
-    image = render(0.2, 64, 48)
-    assert noop().apply(image) is image
+def test_noop_and_combined_are_not_ops_but_identity_and_a_preset():
+    with pytest.raises(RecipeError, match="unknown op 'noop'"):
+        get_op("noop")
+    combined = recipe_or_preset("combined")
+    assert [op.name for op in combined.ops] == ["bilateral", "sharpen"]
+    assert recipe_or_preset("cartoon").ops[0].name == "cartoon"  # an op name stays the op
 
 
 @pytest.mark.parametrize("name", ENHANCERS)
@@ -93,21 +95,19 @@ def test_enhancers_keep_size_and_dtype(name: str, blocky_clip):
     for image in (blocky_clip[1][0], frozen, np.zeros((3, 5, 3), np.uint8)):
         out = op.apply(image)
         assert out.shape == image.shape and out.dtype == np.uint8 and out.flags.c_contiguous
-    if name == "noop":
-        assert np.array_equal(op.apply(blocky_clip[1][0]), blocky_clip[1][0])
 
 
 def test_recipe_parses_enhancer_params_and_round_trips():
     text = (
         "deblock block=4 strength=1.5 qp=40 chroma=off | bilateral sigma_color=15 diameter=7"
-        " | combined sigma_color=12 amount=0.5 radius=1.5 | noop"
+        " | sharpen amount=0.5 radius=1.5 | identity"
     )
     recipe = Recipe.parse(text)
-    deblock, bilateral, combined, noop = recipe.ops
+    deblock, bilateral, sharpen, identity = recipe.ops
     assert (deblock.block, deblock.strength, deblock.qp, deblock.chroma) == (4, 1.5, 40, False)
     assert (bilateral.sigma_color, bilateral.diameter) == (15.0, 7)
-    assert (combined.sigma_color, combined.amount, combined.radius) == (12.0, 0.5, 1.5)
-    assert noop.name == "noop"
+    assert (sharpen.amount, sharpen.radius) == (0.5, 1.5)
+    assert identity.name == "identity"
     assert Recipe.parse(recipe.to_compact()) == recipe
     frames = [Frame(render(i / 10, 64, 48), Fraction(i, 10), i) for i in range(5)]
     out = list(recipe.process(iter(frames)))
@@ -121,7 +121,7 @@ def test_recipe_parses_enhancer_params_and_round_trips():
         ("deblock block=5", "block must be 4, 8 or 16"),
         ("deblock qp=60", "out of range"),
         ("bilateral sigma_color=-1", "out of range"),
-        ("combined amount=11", "out of range"),
+        ("sharpen amount=11", "out of range"),
     ],
 )
 def test_bad_enhancer_params_are_refused(text: str, message: str):
@@ -131,7 +131,7 @@ def test_bad_enhancer_params_are_refused(text: str, message: str):
 
 def test_enhancers_through_the_cli(sample_mp4: Path, tmp_path: Path):
     out = tmp_path / "enhanced.mp4"
-    res = run_cli("run", sample_mp4, "-o", out, "-r", "deblock | bilateral | combined | noop", "-q")
+    res = run_cli("run", sample_mp4, "-o", out, "-r", "combined", "-q")
     assert res.returncode == 0, res.stderr
     before, after = decode_rgb(sample_mp4), decode_rgb(out)
     assert len(after) == len(before) == 24
@@ -167,16 +167,17 @@ def test_bilateral_raises_psnr(blocky_clip):
     assert gain(Bilateral(luma_only=False), blocky_clip) > 0.0
 
 
-def test_combined_is_bilateral_then_the_real_sharpen(blocky_clip):
+def test_the_combined_preset_is_bilateral_then_the_real_sharpen(blocky_clip):
     image = blocky_clip[1][0]
-    op = Combined(sigma_color=18.0, amount=0.5, radius=1.2)
-    smooth = Bilateral(sigma_color=18.0).apply(image)
-    assert np.array_equal(op.apply(image), Sharpen(amount=0.5, radius=1.2).apply(smooth))
-    assert not np.array_equal(op.apply(image), smooth)
-    assert Combined(amount=0.0).apply(image).tobytes() == Bilateral().apply(image).tobytes()
+    combined = recipe_or_preset("combined")
+    out = next(combined.process(iter([Frame(image, Fraction(0), 0)]))).image
+    smooth = Bilateral().apply(image)
+    assert np.array_equal(out, Sharpen(amount=0.3, radius=1.0).apply(smooth))
     # Sharpening gives back some of the smoothing's PSNR (measured +0.08 dB vs +0.17 dB for
     # bilateral alone), but the default stays above the input.
-    assert 0.0 < gain(Combined(), blocky_clip) < gain(Bilateral(), blocky_clip)
+    source, decoded = blocky_clip
+    made = [f.image for f in combined.process(Frame(d, Fraction(i), i) for i, d in enumerate(decoded))]
+    assert 0.0 < mean_psnr(source, made) - mean_psnr(source, decoded) < gain(Bilateral(), blocky_clip)
 
 
 # -- deblock on synthetic blocking --------------------------------------------------------------

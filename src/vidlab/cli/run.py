@@ -95,12 +95,12 @@ def run_cmd(
     Videos longer than two chunks run as a resumable job in parallel worker processes: run the
     same command again (or `vidlab resume JOBDIR`) after a crash to redo only what is missing."""
     from vidlab.io.codecs import EncodeSettings
-    from vidlab.pipeline.recipe import Recipe
+    from vidlab.pipeline.presets import recipe_or_preset
 
     result = execute(
         input,
         output,
-        Recipe.parse(recipe),
+        recipe_or_preset(recipe),
         EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt),
         start=parse_time_option(start, "--start"),
         duration=parse_time_option(duration, "--duration"),

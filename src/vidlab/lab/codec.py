@@ -30,11 +30,11 @@ from vidlab.io.reader import VideoReader
 from vidlab.io.writer import VideoWriter
 from vidlab.metrics.quality import QualityReport, quality
 from vidlab.ops.basic import Identity
+from vidlab.pipeline.presets import recipe_or_preset
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import FrameSource, StageTimes, stream
 
-# Short names the lab uses, and the container each codec is written to.
-LAB_CODECS = {"h264": "libx264", "h265": "libx265", "vp8": "libvpx", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
+# The container each codec is written to (short names, h264 ... av1, are io.codecs' aliases).
 _WEBM = ("libvpx", "libvpx-vp9")
 # Encoders whose two-pass mode vidlab drives (through their own parameter strings): with a
 # target bitrate they run two passes, which is what hits a bitrate on a short clip (one-pass
@@ -111,11 +111,6 @@ class CodecTestResult:
 def container_suffix(encoder: str) -> str:
     """Where the lab writes an encoder's output: WebM for VP8/VP9, MP4 for the rest."""
     return ".webm" if encoder in _WEBM else ".mp4"
-
-
-def lab_codec(name: str) -> str:
-    """``h264`` ... ``av1`` (or an encoder name) to the encoder vidlab drives."""
-    return canonical_codec(LAB_CODECS.get(name.lower(), name))
 
 
 def encode(
@@ -222,11 +217,11 @@ def codec_test(
         raise UsageError("give exactly one of bitrate or crf", param=("bitrate", "crf"))
     src = Path(input_path)
     info = probe(src)
-    encoder = lab_codec(codec)
+    encoder = canonical_codec(codec)
     frames = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
     if frames < 1:
         raise UsageError("max_frames must be >= 1", param="max_frames")
-    recipe = Recipe.parse(enhancer) if enhancer else None
+    recipe = recipe_or_preset(enhancer) if enhancer else None
     settings = EncodeSettings(codec=encoder, crf=crf, bitrate_kbps=bitrate_kbps, preset=preset)
     work = Path(tempfile.mkdtemp(prefix="vidlab-codec-"))
     try:

@@ -26,6 +26,7 @@ from vidlab.core.frame import Frame
 from vidlab.io import colors
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.reader import VideoReader
+from vidlab.metrics.image import psnr
 from vidlab.ops.interpolate import METHODS, Interpolate
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import FrameSource, StageTimes, stream
@@ -39,11 +40,6 @@ def luma_weights(info: VideoInfo) -> np.ndarray:
 def luma(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Full-range Y' (float32, 0..255) of an RGB frame."""
     return cv2.transform(image.astype(np.float32), weights[None, :])
-
-
-def psnr_y(reference: np.ndarray, test: np.ndarray) -> float:
-    mse = float(np.mean((reference - test) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
 def ssim_y(reference: np.ndarray, test: np.ndarray) -> float:
@@ -155,7 +151,7 @@ def eval_interp(
             if pts not in made:
                 raise UsageError(f"method {method} made no frame at {float(pts):.4f}s", path)
             y_ref, y_out = luma(ref.image, weights), luma(made[pts], weights)
-            psnrs.append(psnr_y(y_ref, y_out))
+            psnrs.append(psnr(y_ref, y_out))
             ssims.append(ssim_y(y_ref, y_out))
         finite = [p for p in psnrs if math.isfinite(p)]
         scores.append(

@@ -19,9 +19,10 @@ from typing import Any
 
 from vidlab.core.errors import UsageError
 from vidlab.core.fsutil import write_atomic
+from vidlab.io.codecs import canonical_codec
 from vidlab.lab.bdrate import BDRateError, bd_quality, bd_rate
-from vidlab.lab.codec import CodecTestResult, codec_test, container_suffix, evaluate_enhancer, lab_codec
-from vidlab.pipeline.recipe import Recipe
+from vidlab.lab.codec import CodecTestResult, codec_test, container_suffix, evaluate_enhancer
+from vidlab.pipeline.presets import recipe_or_preset
 
 QUALITY_KEYS = ("psnr_y", "ssim_y", "vmaf")
 _LABELS = {"psnr_y": "PSNR-Y (dB)", "ssim_y": "SSIM-Y", "vmaf": "VMAF"}
@@ -174,8 +175,8 @@ def sweep(
     if any(b <= 0 for b in bitrates):
         raise UsageError("bitrates must be > 0 kbps")
     for c in codecs:
-        lab_codec(c)  # unknown codecs fail before anything runs
-    recipes = [(e, Recipe.parse(e)) for e in enhancers]  # unknown enhancers fail before anything runs
+        canonical_codec(c)  # unknown codecs fail before anything runs
+    recipes = [(e, recipe_or_preset(e)) for e in enhancers]  # unknown enhancers fail before anything runs
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     points: list[SweepPoint] = []
@@ -184,7 +185,7 @@ def sweep(
             for kbps in sorted(bitrates):
                 if on_point:
                     on_point(codec, kbps)
-                encoded = Path(tmp) / f"{codec}_{kbps:g}{container_suffix(lab_codec(codec))}"
+                encoded = Path(tmp) / f"{codec}_{kbps:g}{container_suffix(canonical_codec(codec))}"
                 r = codec_test(
                     input_path, codec, bitrate_kbps=kbps, vmaf=vmaf, max_frames=max_frames, output=encoded
                 )

@@ -7,21 +7,19 @@ from __future__ import annotations
 import math
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from vidlab.io.reader import VideoReader
+from vidlab.metrics.temporal import warp_error
 from vidlab.vision import flow
-
-if TYPE_CHECKING:
-    from vidlab.metrics.quality import Alignment
 
 
 def psnr(reference: np.ndarray, distorted: np.ndarray, peak: float = 255.0) -> float:
-    """RGB PSNR in dB over all three channels (``inf`` when the frames are identical)."""
-    d = reference.astype(np.int32) - distorted.astype(np.int32)
+    """PSNR in dB over every sample of two pictures of the same shape (RGB, a luma plane,
+    ``uint8`` or float on a 0..``peak`` scale); ``inf`` when they are identical."""
+    d = reference.astype(np.float64) - distorted.astype(np.float64)
     mse = float(np.mean(d * d))
     return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
@@ -52,11 +50,14 @@ def edge_coherence(reference: np.ndarray, distorted: np.ndarray, tolerance: int 
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def extra_metrics(al: Alignment, reference: Path, distorted: Path) -> list[dict[str, float]]:
-    """Per frame: sharpness of both, edge coherence, and the distorted video's temporal
-    instability against the reference's motion (0 on the first frame)."""
-    refs = islice(VideoReader(reference), al.skip_ref, al.skip_ref + al.count)
-    dists = islice(VideoReader(distorted), al.skip_dist, al.skip_dist + al.count)
+def extra_metrics(
+    reference: Path, distorted: Path, skip_ref: int, skip_dist: int, count: int
+) -> list[dict[str, float]]:
+    """Per frame of ``count`` aligned pairs (after skipping ``skip_ref``/``skip_dist`` frames):
+    sharpness of both, edge coherence, and the distorted video's temporal instability against
+    the reference's motion (:func:`vidlab.metrics.temporal.warp_error`; 0 on the first frame)."""
+    refs = islice(VideoReader(reference), skip_ref, skip_ref + count)
+    dists = islice(VideoReader(distorted), skip_dist, skip_dist + count)
     estimator = flow.dis("medium")
     rows: list[dict[str, float]] = []
     prev: tuple[np.ndarray, np.ndarray] | None = None
@@ -67,10 +68,7 @@ def extra_metrics(al: Alignment, reference: Path, distorted: Path) -> list[dict[
         gray = flow.gray(r)
         instability = 0.0
         if prev is not None:
-            backward, forward = flow.flow_pair(prev[0], gray, estimator)
-            ok = flow.consistent(backward, forward, 1.0)
-            diff = cv2.absdiff(d, flow.warp(prev[1], backward)).mean(axis=2)
-            instability = float(diff[ok].mean()) if ok.any() else 0.0
+            instability = warp_error(prev[1], d, prev[0], gray, estimator)[0]
         rows.append(
             {
                 "n": n,

@@ -415,5 +415,5 @@ def quality(
     if extra:
         from vidlab.metrics.image import extra_metrics
 
-        report.extra = extra_metrics(al, ref, dist)
+        report.extra = extra_metrics(ref, dist, al.skip_ref, al.skip_dist, al.count)
     return report

@@ -31,6 +31,26 @@ class TemporalInstability:
         }
 
 
+def warp_error(
+    prev_out: np.ndarray,
+    out: np.ndarray,
+    prev_gray: np.ndarray,
+    gray: np.ndarray,
+    estimator: cv2.DISOpticalFlow,
+    tolerance: float = 1.0,
+) -> tuple[float, float]:
+    """One frame's instability: ``prev_out`` warped onto ``out`` along the input's flow
+    (``prev_gray`` -> ``gray``), mean absolute difference in code values (averaged over the
+    channels) over the pixels where forward and backward flow agree; and that share of pixels."""
+    backward, forward = flow.flow_pair(prev_gray, gray, estimator)
+    ok = flow.consistent(backward, forward, tolerance)
+    if out.shape[:2] != backward.shape[:2]:
+        raise ValueError("outputs and inputs must have the same size")
+    diff = cv2.absdiff(out, flow.warp(prev_out, backward)).astype(np.float32).mean(axis=2)
+    n = int(ok.sum())
+    return (float(diff[ok].mean()) if n else 0.0), n / ok.size
+
+
 def temporal_instability(
     outputs: Iterable[np.ndarray],
     inputs: Iterable[np.ndarray],
@@ -49,14 +69,8 @@ def temporal_instability(
     for out, inp in zip(outputs, inputs, strict=True):
         gray = flow.gray(inp)
         if prev_out is not None and prev_gray is not None:
-            backward, forward = flow.flow_pair(prev_gray, gray, estimator)
-            ok = flow.consistent(backward, forward, tolerance)
-            if out.shape[:2] != backward.shape[:2]:
-                raise ValueError("outputs and inputs must have the same size")
-            warped = flow.warp(prev_out, backward)
-            diff = cv2.absdiff(out, warped).astype(np.float32).mean(axis=2)
-            n = int(ok.sum())
-            per_frame.append(float(diff[ok].mean()) if n else 0.0)
-            coverage.append(n / ok.size)
+            value, share = warp_error(prev_out, out, prev_gray, gray, estimator, tolerance)
+            per_frame.append(value)
+            coverage.append(share)
         prev_out, prev_gray = out, gray
     return TemporalInstability(per_frame, coverage)

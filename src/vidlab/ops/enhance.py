@@ -1,9 +1,9 @@
 """Decoder-side enhancers: ops that reduce compression artifacts in decoded video.
 
 Enhancers are ordinary spatial ops in the same registry, so any op or plugin can serve as one.
-The built-ins are ``noop`` (the baseline of a comparison), ``bilateral`` (edge-preserving
-smoothing of ringing and mosquito noise), ``combined`` (bilateral, then an unsharp mask) and
-``deblock`` (an H.264-style adaptive filter across the block grid).
+The built-ins are ``bilateral`` (edge-preserving smoothing of ringing and mosquito noise) and
+``deblock`` (an H.264-style adaptive filter across the block grid); ``identity`` is the baseline
+of a comparison, and the shipped preset ``combined`` (bilateral, then ``sharpen``) is a recipe.
 
 They filter in Y'CbCr with BT.709 weights and turn the change back into RGB, so a pixel the
 filter leaves alone keeps its exact value: a luma change ``dY`` is added to R, G and B alike
@@ -13,7 +13,6 @@ top-left corner, as it does for any decoded, uncropped video.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,14 +20,13 @@ import cv2
 import numpy as np
 
 from vidlab.core.errors import RecipeError
+from vidlab.io.colors import ColorInfo, luma_weights
 from vidlab.ops.base import SpatialOp, param
-from vidlab.ops.basic import Identity, Sharpen
 from vidlab.ops.registry import register_op
 
-# BT.709 luma weights and the RGB -> Y'CbCr matrix (full range, no offsets: only differences
-# and deltas pass through it).
-_KR, _KB = 0.2126, 0.0722
-_KG = 1.0 - _KR - _KB
+# BT.709 luma weights (from io.colors' matrix table) and the RGB -> Y'CbCr matrix (full range,
+# no offsets: only differences and deltas pass through it).
+_KR, _KG, _KB = luma_weights(ColorInfo(matrix=1), 1080)
 _RGB2YCC = np.array(
     [
         [_KR, _KG, _KB],
@@ -97,14 +95,6 @@ def blockiness(image: np.ndarray, block: int = 8) -> float:
 
 @register_op
 @dataclass(frozen=True)
-class Noop(Identity):
-    """Pass frames through untouched: the baseline an enhancer is compared against."""
-
-    name: ClassVar[str] = "noop"
-
-
-@register_op
-@dataclass(frozen=True)
 class Bilateral(SpatialOp):
     """Edge-preserving bilateral filter against ringing and mosquito noise (luma only by default)."""
 
@@ -124,32 +114,6 @@ class Bilateral(SpatialOp):
         (y,) = _planes(image, 1)
         smooth = cv2.bilateralFilter(y, self.diameter, self.sigma_color, self.sigma_space)
         return _add_change(image, [cv2.subtract(smooth, y, dtype=cv2.CV_16S)])
-
-
-@register_op
-@dataclass(frozen=True)
-class Combined(SpatialOp):
-    """Bilateral filter, then an unsharp mask to restore the crispness smoothing took away."""
-
-    name: ClassVar[str] = "combined"
-    diameter: int = param(5, min=1, max=15, help="bilateral: neighbourhood diameter in pixels")
-    sigma_color: float = param(20.0, min=0.0, max=255.0, help="bilateral: code-value difference that blends")
-    sigma_space: float = param(1.5, min=0.1, max=20.0, help="bilateral: spatial sigma in pixels")
-    amount: float = param(0.3, min=0.0, max=10.0, help="sharpen: how much of the detail to add back")
-    radius: float = param(1.0, min=0.1, max=20.0, help="sharpen: Gaussian sigma of the blur, in pixels")
-    threshold: int = param(0, min=0, max=255, help="sharpen: ignore detail smaller than this (code values)")
-
-    @functools.cached_property
-    def stages(self) -> tuple[Bilateral, Sharpen]:
-        """The two real ops this one composes (built once per instance)."""
-        return (
-            Bilateral(diameter=self.diameter, sigma_color=self.sigma_color, sigma_space=self.sigma_space),
-            Sharpen(amount=self.amount, radius=self.radius, threshold=self.threshold),
-        )
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        smooth, sharpen = self.stages
-        return sharpen.apply(smooth.apply(image))
 
 
 def _filter_rows(

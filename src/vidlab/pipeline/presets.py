@@ -150,6 +150,33 @@ def find(name: str, level: str | None = None) -> Preset:
     raise UsageError(f"unknown style '{style}' (styles: {', '.join(styles())}; see 'vidlab presets list')")
 
 
+_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*(/[A-Za-z]+)?$")
+
+
+def recipe_or_preset(text: str | Recipe) -> Recipe:
+    """A recipe from its text (see :meth:`Recipe.parse`), or the recipe of the preset it names
+    (``combined``, ``cartoon/Quality``) when it is one word that is not an op."""
+    if isinstance(text, Recipe):
+        return text
+    word = text.strip()
+    if _PRESET_NAME.match(word):
+        from vidlab.ops.registry import BUILTIN_OPS, get_op
+
+        style = word.partition("/")[0]
+        is_op = word == style and (style in BUILTIN_OPS or _is_op(get_op, style))
+        if not is_op and any(p.style == style for p in all_presets()):
+            return find(word).recipe()
+    return Recipe.parse(text)
+
+
+def _is_op(get_op: Any, name: str) -> bool:
+    try:
+        get_op(name)
+    except RecipeError:
+        return False
+    return True
+
+
 def with_stabilizer(recipe: Recipe, mode: str) -> Recipe:
     """Apply ``--stabilize``: 'preset' keeps the recipe; otherwise the preset's own stabilizer
     is replaced in place (a stabilizer placed before a style stays before it), or the chosen one

@@ -131,7 +131,10 @@ def stitch(
 ) -> int:
     """Concatenate encoded segments (each ``(path, shift)``: its timestamps plus ``shift``
     seconds are the output's) without re-encoding, copy the source's audio alongside, and
-    return the number of video packets written. Segments must share codec parameters."""
+    return the number of video packets written. Segments must share codec parameters.
+
+    Timestamps are kept as they are, negative ones included (the muxer options of
+    :class:`OutputFile`), exactly as an unchunked run writes them."""
     out_path = Path(output)
     if not segments:
         raise MediaError("nothing to stitch", out_path)

@@ -1,6 +1,11 @@
 """Encoder and muxer: keeps the source's color tags, SAR, rotation, exact fps and timestamps,
 copies audio packets unchanged and interleaved, and writes to a temporary name that is
-renamed into place only when everything succeeded."""
+renamed into place only when everything succeeded.
+
+Timestamps are kept as the source has them, negative ones included (AAC's priming packet
+sits before 0 in MP4 through its edit list): Matroska, WebM and NUT are written with
+``avoid_negative_ts=disabled``, so FFmpeg does not shift every stream to make that packet
+start at 0; MP4 and MOV keep the negative start in an edit list, as FFmpeg does by default."""
 
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ log = logging.getLogger(__name__)
 # How far ahead of the video (seconds) audio packets are muxed, so interleaving stays tight.
 _AUDIO_LEAD = Fraction(1, 2)
 
+# Containers that store negative timestamps as they are: FFmpeg's default (avoid_negative_ts
+# "auto") would shift every stream so the earliest packet (AAC priming) starts at 0.
+_NEGATIVE_TS_OK = (".mkv", ".mka", ".mk3d", ".webm", ".nut")
+
 
 def check_output_path(path: Path) -> None:
     """Fail early, before any decoding, when the output cannot be created."""
@@ -43,6 +52,17 @@ def check_output_path(path: Path) -> None:
         raise UsageError(f"output folder is not writable: {parent}", path)
     if not path.suffix:
         raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
+
+
+def muxer_options(path: Path) -> dict[str, str]:
+    """Container options for an output: MP4/MOV get faststart; Matroska, WebM and NUT keep
+    negative timestamps unshifted (see the module)."""
+    suffix = path.suffix.lower()
+    if is_mov_family(path):
+        return {"movflags": "+faststart"}
+    if suffix in _NEGATIVE_TS_OK:
+        return {"avoid_negative_ts": "disabled"}
+    return {}
 
 
 def write_error(exc: BaseException, path: Path, doing: str = "encoding") -> VidlabError:
@@ -68,9 +88,8 @@ class OutputFile:
         except OSError as exc:
             raise UsageError(f"cannot create output ({exc.strerror or exc})", path) from None
         try:
-            options = {"movflags": "+faststart"} if is_mov_family(path) else {}
             self.container: av.container.OutputContainer = av.open(
-                str(self.tmp), "w", container_options=options
+                str(self.tmp), "w", container_options=muxer_options(path)
             )
         except ValueError:
             self.discard()

@@ -1,5 +1,5 @@
 """Encoder choices: codec names and aliases, rate control (CRF or bitrate), presets and the
-pixel format an output gets when the user does not name one."""
+pixel format an output gets when the user does not name one, with or without alpha."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import av
 
 from vidlab.core.errors import UsageError
+from vidlab.io.alpha import alpha_formats, alpha_twins, check_alpha_output, format_has_alpha, opaque_twin
 from vidlab.io.colors import bit_depth, is_rgb_format
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,11 @@ os.environ.setdefault("SVT_LOG", "1")
 
 @dataclass(frozen=True, slots=True)
 class CodecSpec:
-    """How vidlab drives one encoder: its CRF scale, default quality, preset option and quirks."""
+    """How vidlab drives one encoder: its CRF scale, default quality, preset option and quirks.
+
+    ``quality`` says what ``crf`` sets: the encoder's ``crf`` option, or (``qscale``) a fixed
+    quantiser through FFmpeg's ``-q:v``; a ``default_crf`` of None leaves the encoder's own rate
+    control (ProRes: the profile's) in charge. ``alpha_extra`` are options for an alpha output."""
 
     name: str
     crf_range: tuple[float, float] | None
@@ -30,18 +35,42 @@ class CodecSpec:
     default_preset: str | None
     extra: dict[str, str] = field(default_factory=dict)
     lossless: bool = False
+    quality: str = "crf"
+    alpha_extra: dict[str, str] = field(default_factory=dict)
 
 
 CODECS: dict[str, CodecSpec] = {
     "libx264": CodecSpec("libx264", (0, 51), 20, "preset", "medium"),
     "libx265": CodecSpec("libx265", (0, 51), 24, "preset", "medium", {"x265-params": "log-level=error"}),
-    "libvpx-vp9": CodecSpec("libvpx-vp9", (0, 63), 32, "cpu-used", "4", {"row-mt": "1", "deadline": "good"}),
+    "libvpx-vp9": CodecSpec(
+        "libvpx-vp9",
+        (0, 63),
+        32,
+        "cpu-used",
+        "4",
+        {"row-mt": "1", "deadline": "good"},
+        alpha_extra={"auto-alt-ref": "0"},  # libvpx cannot code alt-ref frames with alpha
+    ),
     "libvpx": CodecSpec("libvpx", (4, 63), 10, "cpu-used", "4", {"deadline": "good"}),
     "libsvtav1": CodecSpec("libsvtav1", (0, 63), 35, "preset", "8"),
     "ffv1": CodecSpec(
         "ffv1", None, None, None, None, {"level": "3", "slicecrc": "1", "g": "1"}, lossless=True
     ),
     "h264_nvenc": CodecSpec("h264_nvenc", (0, 51), 23, "preset", "p4"),
+    # ProRes: the profile (proxy, lt, standard, hq, 4444, 4444xq; auto by pixel format) sets the
+    # quality; crf, when given, is a fixed quantiser 1 (best) .. 64. Alpha is 4444 with 16 bits.
+    "prores_ks": CodecSpec(
+        "prores_ks",
+        (1, 64),
+        None,
+        "profile",
+        None,
+        {"vendor": "apl0"},
+        quality="qscale",
+        alpha_extra={"profile": "4444", "alpha_bits": "16"},
+    ),
+    # PNG (image sequences): lossless, RGB or RGBA.
+    "png": CodecSpec("png", None, None, None, None, lossless=True),
 }
 
 ALIASES = {
@@ -56,7 +85,14 @@ ALIASES = {
     "av1": "libsvtav1",
     "svtav1": "libsvtav1",
     "nvenc": "h264_nvenc",
+    "prores": "prores_ks",
 }
+
+# The ProRes profiles with an alpha channel.
+_PRORES_ALPHA = ("4444", "4444xq", "4", "5")
+
+# FFmpeg's FF_QP2LAMBDA: -q:v N sets global_quality N * 118.
+_QP2LAMBDA = 118
 
 # 8-bit RGB has more than one name: some encoders take it planar (gbrp), others packed (bgr0).
 _RGB8_EQUIVALENTS = ("gbrp", "bgr0", "rgb24", "bgr24", "rgb0", "0rgb", "0bgr", "bgra", "rgba")
@@ -76,10 +112,13 @@ class EncodeSettings:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedEncode:
+    """The encoder, pixel format and options an output gets; ``alpha``: it stores alpha."""
+
     codec: str
     pix_fmt: str
     options: dict[str, str]
     bit_rate: int | None
+    alpha: bool = False
 
 
 def canonical_codec(name: str) -> str:
@@ -107,10 +146,17 @@ def _chroma(pix_fmt: str) -> tuple[int, int]:
     return ((64 // fmt.chroma_width(64)).bit_length() - 1, (64 // fmt.chroma_height(64)).bit_length() - 1)
 
 
-def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str) -> str:
+def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str, alpha: bool = False) -> str:
     """The requested format if the encoder takes it (8-bit RGB spelled either way), else the
-    source's own format, else the closest one by bit depth and chroma subsampling."""
+    source's own format, else the closest one by bit depth and chroma subsampling. With
+    ``alpha`` (and nothing requested) an alpha format: the source's own, else its twin with an
+    alpha plane (yuv420p -> yuva420p, 8-bit RGB -> bgra), else the closest the encoder stores
+    alpha in; without it, never an alpha format unless one is requested."""
     supported = supported_pix_fmts(codec)
+    if alpha and not requested:
+        return _choose_alpha_pix_fmt(codec, source_pix_fmt, supported)
+    if not requested:
+        source_pix_fmt = opaque_twin(source_pix_fmt)  # an opaque output of an alpha source
     if requested:
         try:
             av.VideoFormat(requested)
@@ -139,6 +185,21 @@ def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str) -> st
     return "yuv420p" if "yuv420p" in supported else supported[0]
 
 
+def _choose_alpha_pix_fmt(codec: str, source_pix_fmt: str, supported: list[str]) -> str:
+    allowed = alpha_formats(codec, supported)
+    if not allowed:
+        check_alpha_output(codec)  # raises: this encoder cannot store alpha
+    for f in alpha_twins(source_pix_fmt):
+        if f in allowed:
+            return f
+    depth, rgb = bit_depth(source_pix_fmt), is_rgb_format(source_pix_fmt)
+    for same_kind in (True, False):
+        for f in allowed:
+            if bit_depth(f) == depth and (is_rgb_format(f) == rgb or not same_kind):
+                return f
+    return allowed[0]
+
+
 def check_dimensions(pix_fmt: str, width: int, height: int) -> None:
     """4:2:0 and 4:2:2 cannot hold odd sizes; refuse with the ways out rather than crop silently."""
     sub_w, sub_h = _chroma(pix_fmt)
@@ -149,13 +210,36 @@ def check_dimensions(pix_fmt: str, width: int, height: int) -> None:
         )
 
 
-def resolve(settings: EncodeSettings, source_pix_fmt: str, width: int, height: int) -> ResolvedEncode:
-    """Turn user settings into an encoder name, pixel format and FFmpeg options, validating all."""
+def resolve(
+    settings: EncodeSettings,
+    source_pix_fmt: str,
+    width: int,
+    height: int,
+    *,
+    alpha: bool | None = None,
+    path: str | os.PathLike[str] | None = None,
+) -> ResolvedEncode:
+    """Turn user settings into an encoder name, pixel format and FFmpeg options, validating all.
+
+    ``alpha`` says the output has alpha (by default: when ``source_pix_fmt`` has). It is kept
+    unless ``settings.pix_fmt`` names a format without alpha (asking for one drops it); an
+    encoder or a container (``path``'s extension) that cannot store it is refused here, before
+    anything is decoded. A requested format with alpha makes an alpha output."""
     codec = canonical_codec(settings.codec)
     spec = CODECS[codec]
-    pix_fmt = choose_pix_fmt(codec, settings.pix_fmt, source_pix_fmt)
+    want_alpha = format_has_alpha(source_pix_fmt) if alpha is None else alpha
+    if settings.pix_fmt:
+        requested_alpha = format_has_alpha(settings.pix_fmt)
+        if want_alpha and not requested_alpha:
+            log.info("pixel format %s has no alpha: the output is opaque", settings.pix_fmt)
+        want_alpha = requested_alpha
+    if want_alpha:
+        check_alpha_output(codec, path)
+    pix_fmt = choose_pix_fmt(codec, settings.pix_fmt, source_pix_fmt, alpha=want_alpha)
     check_dimensions(pix_fmt, width, height)
     opts: dict[str, str] = dict(spec.extra)
+    if want_alpha:
+        opts.update(spec.alpha_extra)
     bit_rate: int | None = None
     if settings.crf is not None and settings.bitrate_kbps is not None:
         raise UsageError("give either --crf or --bitrate, not both")
@@ -168,20 +252,30 @@ def resolve(settings: EncodeSettings, source_pix_fmt: str, width: int, height: i
         bit_rate = int(settings.bitrate_kbps * 1000)
     else:
         crf = settings.crf if settings.crf is not None else spec.default_crf
-        assert spec.crf_range is not None and crf is not None
+        assert spec.crf_range is not None
         lo, hi = spec.crf_range
-        if not lo <= crf <= hi:
+        if crf is not None and not lo <= crf <= hi:
             raise UsageError(f"--crf {crf:g} is out of range for {codec} [{lo:g}, {hi:g}]")
-        opts["crf"] = f"{crf:g}"
+        if crf is None:
+            pass  # the encoder's own rate control
+        elif spec.quality == "qscale":
+            opts["flags"] = "+qscale"
+            opts["global_quality"] = str(round(crf * _QP2LAMBDA))
+        else:
+            opts["crf"] = f"{crf:g}"
         if codec == "libvpx-vp9":
             opts["b"] = "0"  # constant-quality mode
         elif codec == "libvpx":
             bit_rate = 20_000_000  # VP8's CRF is "constrained quality": it needs a ceiling
     if spec.preset_option:
         preset = settings.preset or spec.default_preset
+        if want_alpha and preset is not None and codec == "prores_ks" and str(preset) not in _PRORES_ALPHA:
+            raise UsageError(
+                f"ProRes profile '{preset}' cannot store alpha (use 4444 or 4444xq)", path, param="preset"
+            )
         if preset is not None:
             opts[spec.preset_option] = str(preset)
     elif settings.preset:
         log.warning("%s has no presets; --preset is ignored", codec)
     opts.update(settings.options)
-    return ResolvedEncode(codec=codec, pix_fmt=pix_fmt, options=opts, bit_rate=bit_rate)
+    return ResolvedEncode(codec=codec, pix_fmt=pix_fmt, options=opts, bit_rate=bit_rate, alpha=want_alpha)

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 
 from vidlab.core.errors import MediaError
+from vidlab.io.alpha import decode_frames
 from vidlab.io.probe import _reason, open_input
 
 
@@ -18,7 +19,8 @@ def native_frames(
 ) -> Iterator[av.VideoFrame]:
     """The decoded frames as the codec made them (its own pixel format, no RGB conversion),
     counted by position: ``count`` frames after the first ``skip``. For measuring and re-encoding
-    the source's own planes (quality metrics, codec tests)."""
+    the source's own planes (quality metrics, codec tests). VP9 with alpha is decoded with
+    ``libvpx-vp9``, so its frames are ``yuva420p`` as the reader sees them."""
     p = Path(path)
     container = open_input(p)
     try:
@@ -27,7 +29,7 @@ def native_frames(
         stream.codec_context.thread_count = threads
         n = 0
         try:
-            for i, frame in enumerate(container.decode(stream)):
+            for i, frame in enumerate(decode_frames(container, stream, threads)):
                 if i < skip:
                     continue
                 if count is not None and n >= count:

@@ -1,9 +1,16 @@
 """Probe a media file into a :class:`VideoInfo`: size, SAR, rotation, exact fps, frame count,
-color tags, bit depth, VFR detection and audio streams."""
+color tags, bit depth, alpha, VFR detection and audio streams.
+
+Besides media files, an input may be a PNG sequence named by a printf-style frame-number
+pattern (``frames/%05d.png``, as FFmpeg's image2 demuxer reads it; numbering starts where the
+files do) or a single ``.png``. Images carry no frame rate: a sequence is read at ``fps``
+(``probe(..., fps=...)``), by default FFmpeg's 25."""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from itertools import pairwise
@@ -13,7 +20,16 @@ from typing import Any
 import av
 
 from vidlab.core.errors import MediaError, UsageError
+from vidlab.io.alpha import decode_frames, format_has_alpha, stream_alpha_tagged
 from vidlab.io.colors import ColorInfo, bit_depth
+
+log = logging.getLogger(__name__)
+
+#: The frame rate of an image sequence when none is given (FFmpeg's image2 default).
+SEQUENCE_FPS = Fraction(25)
+#: Image-sequence extensions vidlab reads and writes by pattern.
+SEQUENCE_SUFFIXES = (".png",)
+_PATTERN = re.compile(r"%0?(\d*)d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,7 @@ class VideoInfo:
     is_vfr: bool = False
     bit_rate: int | None = None
     audio: tuple[AudioStreamInfo, ...] = ()
+    has_alpha: bool = False
 
     @classmethod
     def constant_rate(
@@ -112,13 +129,60 @@ def _frac_seconds(value: int | None, time_base: Fraction | None) -> Fraction | N
     return Fraction(value) * time_base
 
 
-def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
-    """Open a media file for reading, turning every failure into one clear vidlab error."""
+def is_image_sequence(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names an image sequence: a ``.png`` name with one printf-style
+    frame-number field (``%d``, ``%05d``), such as ``frames/shot_%04d.png``."""
     p = Path(path)
+    return p.suffix.lower() in SEQUENCE_SUFFIXES and len(_PATTERN.findall(p.name)) == 1
+
+
+def sequence_files(pattern: str | os.PathLike[str]) -> list[tuple[int, Path]]:
+    """The files that match an image-sequence pattern, as ``(number, path)`` sorted by number
+    (a ``%05d`` field matches exactly five digits, ``%d`` any number of them)."""
+    p = Path(pattern)
+    m = _PATTERN.search(p.name)
+    assert m is not None, pattern
+    width = m.group(1)
+    digits = rf"\d{{{int(width)}}}" if width else r"\d+"
+    rx = re.compile(re.escape(p.name[: m.start()]) + f"({digits})" + re.escape(p.name[m.end() :]) + r"\Z")
+    folder = p.parent if str(p.parent) else Path(".")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    found = [(int(mm.group(1)), folder / n) for n in names if (mm := rx.match(n))]
+    return sorted(found)
+
+
+def _open_sequence(p: Path, fps: Fraction | None) -> av.container.InputContainer:
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"folder does not exist: {folder}", p)
+    files = sequence_files(p)
+    if not files:
+        raise UsageError("no files match this image-sequence pattern", p)
+    rate = Fraction(fps) if fps else SEQUENCE_FPS
+    options = {"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(files[0][0])}
+    try:
+        return av.open(str(p), "r", format="image2", options=options)
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"not a readable image sequence ({_reason(exc)})", p) from None
+
+
+def open_input(path: str | os.PathLike[str], *, fps: Fraction | None = None) -> av.container.InputContainer:
+    """Open a media file (or an image-sequence pattern, read at ``fps``) for reading, turning
+    every failure into one clear vidlab error."""
+    p = Path(path)
+    if is_image_sequence(p) and not p.exists():
+        return _open_sequence(p, fps)
     if not p.exists():
         raise UsageError("no such file", p)
     if p.is_dir():
-        raise UsageError("is a directory, not a video file", p)
+        raise UsageError(
+            "is a directory, not a video file (a PNG sequence is named by a pattern such as "
+            f"{p / '%05d.png'})",
+            p,
+        )
     if p.stat().st_size == 0:
         raise MediaError("empty file (0 bytes)", p)
     try:
@@ -141,11 +205,14 @@ def _first_video_stream(container: av.container.InputContainer, path: Path) -> a
     return container.streams.video[0]
 
 
-def probe(path: str | os.PathLike[str], *, count_frames: bool = True) -> VideoInfo:
+def probe(
+    path: str | os.PathLike[str], *, count_frames: bool = True, fps: Fraction | None = None
+) -> VideoInfo:
     """Describe ``path``. With ``count_frames`` the packets are demuxed (not decoded) to count
-    frames exactly, find the true duration and detect variable frame rate and truncation."""
+    frames exactly, find the true duration and detect variable frame rate and truncation.
+    ``fps`` is the rate of an image sequence (see the module); other inputs ignore it."""
     p = Path(path)
-    with open_input(p) as container:
+    with open_input(p, fps=fps) as container:
         vs = _first_video_stream(container, p)
         _check_stream(vs, p)
         pts_list: list[int] = []
@@ -220,6 +287,8 @@ def describe(
         header_start = Fraction(first.pts) * tb if first.pts is not None else Fraction(0)
 
     pix_fmt = first.format.name
+    if stream_alpha_tagged(vs) and not format_has_alpha(pix_fmt):
+        log.warning("%s: VP9 alpha cannot be decoded here (no libvpx-vp9); reading it opaque", path)
     color = ColorInfo(
         primaries=first.color_primaries if first.color_primaries is not None else cc.color_primaries,
         transfer=first.color_trc if first.color_trc is not None else cc.color_trc,
@@ -264,12 +333,13 @@ def describe(
         is_vfr=is_vfr,
         bit_rate=container.bit_rate or None,
         audio=audio,
+        has_alpha=format_has_alpha(pix_fmt),
     )
 
 
 def _decode_first(container: av.container.InputContainer, vs: Any, path: Path) -> av.VideoFrame:
     try:
-        for frame in container.decode(vs):
+        for frame in decode_frames(container, vs):
             return frame
     except av.error.FFmpegError as exc:
         raise MediaError(f"cannot decode video ({_reason(exc)})", path) from None

@@ -1,5 +1,9 @@
 """Streaming decoder: RGB ``uint8`` frames with exact Fraction timestamps, threaded decoding,
-conversion with the stream's own matrix and range, seeking to a start time and a duration."""
+conversion with the stream's own matrix and range, seeking to a start time and a duration.
+
+A stream with alpha (see :mod:`vidlab.io.alpha`) gives every frame ``planes["alpha"]``
+(``uint8``, deeper alpha scaled with rounding), on the eager and the lazy path alike; the RGB
+image is converted exactly as for an opaque stream."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ from av.video.reformatter import ColorRange, Interpolation
 
 from vidlab.core.errors import MediaError, UsageError
 from vidlab.core.frame import Frame
+from vidlab.io.alpha import alpha_u8, decode_frames
 from vidlab.io.colors import ThreadReformatters, is_rgb_format, sws_matrix, sws_range
-from vidlab.io.probe import VideoInfo, _reason, describe, open_input, probe
+from vidlab.io.probe import VideoInfo, _reason, describe, is_image_sequence, open_input, probe
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 
@@ -75,6 +80,7 @@ class VideoReader:
         self._matrix = sws_matrix(self.info.color, self.info.height)
         self._range = sws_range(self.info.color, self.info.pix_fmt)
         self._rgb = is_rgb_format(self.info.pix_fmt)
+        self._alpha = self.info.has_alpha
         self._reformatters = ThreadReformatters()
 
     @property
@@ -92,7 +98,7 @@ class VideoReader:
 
     def decoded(self) -> Iterator[tuple[av.VideoFrame, Fraction, int]]:
         """Yield ``(av_frame, pts_seconds, index)`` for the selected range, decoding with threads."""
-        container = open_input(self.path)
+        container = open_input(self.path, fps=self.info.fps if is_image_sequence(self.path) else None)
         try:
             vs = container.streams.video[0]
             vs.thread_type = "AUTO"
@@ -106,7 +112,7 @@ class VideoReader:
             produced = 0
             last_pts: Fraction | None = None
             try:
-                for frame in container.decode(vs):
+                for frame in decode_frames(container, vs, self.threads):
                     if frame.pts is not None:
                         pts = Fraction(frame.pts) * tb
                     elif last_pts is not None:
@@ -156,15 +162,23 @@ class VideoReader:
         g, b, r = (_plane(p, planar.width, planar.height) for p in planar.planes)
         return cv2.merge((r, g, b))
 
+    def planes(self, frame: av.VideoFrame) -> dict[str, np.ndarray] | None:
+        """The extra planes of a decoded frame: its alpha (``uint8``) when the stream has one."""
+        if not self._alpha:
+            return None
+        alpha = alpha_u8(frame)
+        return None if alpha is None else {"alpha": alpha}
+
     def to_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
         """The decoded frame converted to RGB now (the native frame rides along)."""
         frame, pts, index = item
-        return Frame(self.to_rgb(frame), pts, index, native=frame)
+        return Frame(self.to_rgb(frame), pts, index, native=frame, planes=self.planes(frame))
 
     def lazy_frame(self, item: tuple[av.VideoFrame, Fraction, int]) -> Frame:
-        """The decoded frame, converted to RGB only if an op reads its pixels."""
+        """The decoded frame, converted to RGB only if an op reads its pixels (its alpha plane,
+        which is cheap, is read now)."""
         frame, pts, index = item
-        return Frame(None, pts, index, native=frame, to_rgb=self.to_rgb)
+        return Frame(None, pts, index, native=frame, to_rgb=self.to_rgb, planes=self.planes(frame))
 
     def __iter__(self) -> Iterator[Frame]:
         for item in self.decoded():
@@ -213,7 +227,7 @@ class LiveReader(VideoReader):
             vs.thread_type = "AUTO"
             vs.codec_context.thread_count = threads
             self._stream = vs
-            self._frames = self._container.decode(vs)
+            self._frames = decode_frames(self._container, vs, threads)
             try:
                 self._first = next(self._frames)
             except StopIteration:

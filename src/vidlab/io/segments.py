@@ -14,8 +14,9 @@ from pathlib import Path
 
 import av
 
-from vidlab.core.errors import MediaError
-from vidlab.io.probe import VideoInfo, _first_video_stream, _reason, open_input
+from vidlab.core.errors import MediaError, UsageError
+from vidlab.io.alpha import stream_alpha_tagged
+from vidlab.io.probe import VideoInfo, _first_video_stream, _reason, is_image_sequence, open_input
 from vidlab.io.writer import AudioCopier, OutputFile, write_error
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ def index_frames(path: str | os.PathLike[str]) -> FrameIndex | None:
 
 def extract_span(path: str | os.PathLike[str], begin: Fraction, end: Fraction | None) -> bytes:
     """The video packets needed to decode every frame with ``begin <= pts < end`` (absolute
-    seconds), copied into an in-memory NUT file that keeps the timestamps exact.
+    seconds), copied into an in-memory NUT file that keeps the timestamps exact (VP9 with alpha
+    goes into Matroska instead, whose block side data holds the alpha that NUT would drop; its
+    source is Matroska or WebM, so its timestamps are milliseconds already).
 
     The span starts at the keyframe at or before ``begin`` and stops at the first keyframe
     after all the frames it needs have been seen (open GOPs keep their leading frames)."""
@@ -89,8 +92,12 @@ def extract_span(path: str | os.PathLike[str], begin: Fraction, end: Fraction | 
         vs = _first_video_stream(src, path)
         tb = Fraction(vs.time_base)
         src.seek(int(begin / tb), stream=vs, backward=True, any_frame=False)
-        out = av.open(buf, "w", format="nut", container_options={"avoid_negative_ts": "disabled"})
+        alpha = stream_alpha_tagged(vs)
+        fmt = "matroska" if alpha else "nut"
+        out = av.open(buf, "w", format=fmt, container_options={"avoid_negative_ts": "disabled"})
         ovs = out.add_stream_from_template(vs)
+        if alpha:
+            ovs.codec_context.pix_fmt = "yuva420p"  # Matroska then flags the alpha (AlphaMode)
         started = False
         boundary: Fraction | None = None  # the first keyframe at or after ``end``
         try:
@@ -134,8 +141,11 @@ def stitch(
     return the number of video packets written. Segments must share codec parameters.
 
     Timestamps are kept as they are, negative ones included (the muxer options of
-    :class:`OutputFile`), exactly as an unchunked run writes them."""
+    :class:`OutputFile`), exactly as an unchunked run writes them; VP9's alpha (side data and
+    the ``alpha_mode`` tag) is carried over."""
     out_path = Path(output)
+    if is_image_sequence(out_path):
+        raise UsageError("an image sequence is not made in chunks; run it as one stream", out_path)
     if not segments:
         raise MediaError("nothing to stitch", out_path)
     out = OutputFile(out_path)
@@ -147,6 +157,10 @@ def stitch(
         extradata = template.codec_context.extradata
         ovs = out.container.add_stream_from_template(template)
         ovs.time_base = template.time_base
+        if stream_alpha_tagged(template):
+            # Matroska writes its AlphaMode flag for a yuva420p stream; the template says yuv420p
+            # (FFmpeg's vp9 decoder, which probed it, ignores the alpha).
+            ovs.codec_context.pix_fmt = "yuva420p"
         if info.rotation and not _has_rotation(template):
             ovs.set_display_rotation(info.rotation)
         first.close()

@@ -5,7 +5,14 @@ renamed into place only when everything succeeded.
 Timestamps are kept as the source has them, negative ones included (AAC's priming packet
 sits before 0 in MP4 through its edit list): Matroska, WebM and NUT are written with
 ``avoid_negative_ts=disabled``, so FFmpeg does not shift every stream to make that packet
-start at 0; MP4 and MOV keep the negative start in an edit list, as FFmpeg does by default."""
+start at 0; MP4 and MOV keep the negative start in an edit list, as FFmpeg does by default.
+
+Alpha: an output whose ``info.has_alpha`` is true is encoded with its alpha (FFV1 in .mkv or
+.nut, ProRes 4444 in .mov or .mkv, VP9 in .webm or .mkv, PNG sequences), a frame without an
+alpha plane getting opaque alpha; any other encoder or container is refused before anything
+is decoded. An output named by a frame-number pattern (``frames/%05d.png``) is a PNG
+sequence, numbered from 1 as FFmpeg numbers it, written into a hidden folder beside it and
+moved into place when complete (see :class:`SequenceOutput`)."""
 
 from __future__ import annotations
 
@@ -13,8 +20,10 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -25,9 +34,17 @@ from av.video.reformatter import ColorRange
 
 from vidlab.core.errors import MediaError, UsageError, VidlabError
 from vidlab.core.frame import Frame
-from vidlab.io.codecs import EncodeSettings, ResolvedEncode, resolve
+from vidlab.io.alpha import alpha_u8, set_alpha
+from vidlab.io.codecs import EncodeSettings, ResolvedEncode, canonical_codec, resolve
 from vidlab.io.colors import ColorInfo, ThreadReformatters, is_rgb_format, sws_matrix, sws_range
-from vidlab.io.probe import VideoInfo, _reason, open_input
+from vidlab.io.probe import (
+    SEQUENCE_SUFFIXES,
+    VideoInfo,
+    _reason,
+    is_image_sequence,
+    open_input,
+    sequence_files,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +69,12 @@ def check_output_path(path: Path) -> None:
         raise UsageError(f"output folder is not writable: {parent}", path)
     if not path.suffix:
         raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
+    if path.suffix.lower() in SEQUENCE_SUFFIXES and not is_image_sequence(path):
+        raise UsageError(
+            f"a {path.suffix} output is an image sequence: name it with one frame-number pattern "
+            f"such as {path.with_name(path.stem + '_%05d' + path.suffix).name}",
+            path,
+        )
 
 
 def muxer_options(path: Path) -> dict[str, str]:
@@ -119,6 +142,68 @@ class OutputFile:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink(missing_ok=True)
+
+
+class SequenceOutput:
+    """An image sequence (``path`` is its frame-number pattern) written into a hidden folder
+    beside it; :meth:`commit` moves the frames into place, first removing the older files that
+    match the same pattern, so the folder then holds exactly the new sequence and never a half
+    one. :meth:`abort` removes the hidden folder and leaves the folder as it was."""
+
+    def __init__(self, path: Path) -> None:
+        check_output_path(path)
+        self.path = path
+        self.folder = path.parent if str(path.parent) else Path(".")
+        stem = path.stem.replace("%", "")
+        self.tmp = self.folder / f".{stem}.{uuid.uuid4().hex[:8]}.partial"
+        self.closed = False
+        try:
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise UsageError(f"cannot create output ({exc.strerror or exc})", path) from None
+        try:
+            self.container: av.container.OutputContainer = av.open(
+                str(self.tmp / path.name), "w", format="image2"
+            )
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self.discard()
+            raise UsageError(f"cannot create output ({_reason(exc)})", path) from None
+
+    def commit(self) -> Path:
+        """Close the muxer and move the complete sequence into place (an error removes it)."""
+        try:
+            self.container.close()
+            self.closed = True
+            made = sequence_files(self.tmp / self.path.name)
+            if not made:
+                raise MediaError("no frames were written", self.path)
+            for _, old in sequence_files(self.path):
+                old.unlink()
+            for _, f in made:
+                os.replace(f, self.folder / f.name)
+            self.discard()
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise write_error(exc, self.path, "writing") from None
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self.container.close()
+            self.closed = True
+        self.discard()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def open_output(path: Path) -> OutputFile | SequenceOutput:
+    """The output for ``path``: a container file, or an image sequence for a pattern."""
+    return SequenceOutput(path) if is_image_sequence(path) else OutputFile(path)
 
 
 def is_mov_family(path: Path) -> bool:
@@ -201,7 +286,10 @@ class VideoWriter:
     ``info`` is the output stream's description (usually the source's, changed by the recipe):
     size, fps, time base, SAR, rotation, color tags and the source pixel format, which is kept
     unless ``settings.pix_fmt`` says otherwise. ``time_offset`` is subtracted from every
-    timestamp (for ``--start``). Audio from ``audio_from`` within ``audio_window`` is copied.
+    timestamp (for ``--start``). Audio from ``audio_from`` within ``audio_window`` is copied
+    (an image sequence holds none). With ``info.has_alpha`` the frames' alpha planes are
+    encoded too (see the module); an encoder or container that cannot store alpha is refused
+    here, before any output is created.
     """
 
     def __init__(
@@ -217,9 +305,14 @@ class VideoWriter:
         threads: int = 0,
     ) -> None:
         self.path = Path(path)
+        check_output_path(self.path)
         self.info = info
-        self.settings = settings or EncodeSettings()
-        self.encode: ResolvedEncode = resolve(self.settings, info.pix_fmt, info.width, info.height)
+        self.sequence = is_image_sequence(self.path)
+        settings = settings or EncodeSettings()
+        self.settings = _sequence_settings(settings, self.path) if self.sequence else settings
+        self.encode: ResolvedEncode = resolve(
+            self.settings, info.pix_fmt, info.width, info.height, alpha=info.has_alpha, path=self.path
+        )
         self.time_offset = Fraction(time_offset)
         self.convert_threads = convert_threads
         self.threads = threads
@@ -227,7 +320,11 @@ class VideoWriter:
         self._last_pts: int | None = None
         self.audio: AudioCopier | None = None
         self._reformatters = ThreadReformatters()
-        self._out = OutputFile(self.path)
+        self._opaque: np.ndarray | None = None
+        if audio_from is not None and self.sequence:
+            log.info("%s: an image sequence holds no audio; the audio is not copied", self.path)
+            audio_from = None
+        self._out = open_output(self.path)
         self.container = self._out.container
         try:
             self._setup_video()
@@ -281,7 +378,7 @@ class VideoWriter:
         A frame still holding its decoded picture in the output's own format is copied as it is:
         no conversion, no loss."""
         native = frame.native
-        if native is not None and self._takes_native(native):
+        if native is not None and self._takes_native(native, frame):
             out = _copy_frame(native)
         else:
             out = self._from_rgb(frame)
@@ -289,17 +386,24 @@ class VideoWriter:
         out.time_base = self.time_base
         return out
 
-    def _takes_native(self, vf: av.VideoFrame) -> bool:
+    def _takes_native(self, vf: av.VideoFrame, frame: Frame) -> bool:
         size = (self.info.width, self.info.height)
         if vf.format.name != self.encode.pix_fmt or (vf.width, vf.height) != size:
             return False
         # The stream is tagged with the source's matrix and range; the frame must be in them.
         src = self.info.color
-        return (
+        if not (
             not self._rgb_out
             and (vf.color_range or src.range) == src.range
             and (vf.colorspace or src.matrix) == src.matrix
-        )
+        ):
+            return False
+        if not self.encode.alpha:
+            return True
+        # The decoded alpha goes out as it is (all its bits) only while the frame's alpha plane
+        # is still the one decoded: an op may have replaced or removed it.
+        mine, decoded = frame.alpha_u8(), alpha_u8(vf)
+        return mine is not None and decoded is not None and np.array_equal(mine, decoded)
 
     def _from_rgb(self, frame: Frame) -> av.VideoFrame:
         img = frame.image
@@ -321,7 +425,25 @@ class VideoWriter:
                 dst_color_range=self._range,
                 threads=self.convert_threads,
             )
+        if self.encode.alpha:
+            self._put_alpha(frame, out)
         return out
+
+    def _put_alpha(self, frame: Frame, out: av.VideoFrame) -> None:
+        """Write the frame's alpha plane (opaque when it has none) into the converted frame."""
+        h, w = out.height, out.width
+        alpha = frame.alpha_u8()
+        if alpha is None:
+            if self._opaque is None or self._opaque.shape != (h, w):
+                self._opaque = np.full((h, w), 255, np.uint8)
+            alpha = self._opaque
+        elif alpha.shape[:2] != (h, w):
+            raise VidlabError(
+                f"frame {frame.index}'s alpha plane is {alpha.shape[1]}x{alpha.shape[0]} but its "
+                f"picture is {w}x{h}"
+            )
+        if not set_alpha(out, alpha):  # pragma: no cover - every alpha format vidlab picks is known
+            raise VidlabError(f"cannot write alpha into {out.format.name}")
 
     def encode_frame(self, vframe: av.VideoFrame) -> None:
         if self._last_pts is not None and vframe.pts <= self._last_pts:
@@ -402,6 +524,13 @@ def _copy_frame(vf: av.VideoFrame) -> av.VideoFrame:
     out.color_range = vf.color_range
     out.colorspace = vf.colorspace
     return out
+
+
+def _sequence_settings(settings: EncodeSettings, path: Path) -> EncodeSettings:
+    """An image sequence is PNG whatever the (default) codec says."""
+    if canonical_codec(settings.codec) not in ("png", canonical_codec(EncodeSettings().codec)):
+        log.warning("%s: an image sequence is written as PNG; codec %s is not used", path, settings.codec)
+    return replace(settings, codec="png")
 
 
 def stream_time_base(info: VideoInfo) -> Fraction:

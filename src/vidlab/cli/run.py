@@ -254,5 +254,11 @@ def demo_cmd(
     interp = res.report_data["interpolation"]
     psnrs = ", ".join(f"{k} {v} dB" for k, v in interp["rebuilt_frames_y_psnr_db"].items())
     out.print(f"2x frames:     {res.interpolated}  ({interp['frames']} frames; rebuilt frames: {psnrs})")
+    pr = res.report_data["pause_resume"]
+    out.print(
+        f"pause/resume:  {pr['output']}  (paused after {pr['chunks_kept_at_pause']} of "
+        f"{pr['chunks']} chunks; resumed = uninterrupted: {pr['resumed_equals_uninterrupted']})",
+        highlight=False,
+    )
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)

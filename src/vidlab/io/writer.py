@@ -57,7 +57,20 @@ _NEGATIVE_TS_OK = (".mkv", ".mka", ".mk3d", ".webm", ".nut")
 
 
 def check_output_path(path: Path) -> None:
-    """Fail early, before any decoding, when the output cannot be created."""
+    """Fail early, before any decoding, when the video output cannot be created."""
+    check_writable_file(path)
+    if not path.suffix:
+        raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
+    if path.suffix.lower() in SEQUENCE_SUFFIXES and not is_image_sequence(path):
+        raise UsageError(
+            f"a {path.suffix} output is an image sequence: name it with one frame-number pattern "
+            f"such as {path.with_name(path.stem + '_%05d' + path.suffix).name}",
+            path,
+        )
+
+
+def check_writable_file(path: Path) -> None:
+    """Fail early when a file (a video, a still image, a report) cannot be created at ``path``."""
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UsageError("output is a directory; give a file name such as out.mp4", path)
@@ -67,14 +80,6 @@ def check_output_path(path: Path) -> None:
         raise UsageError(f"output folder is not a directory: {parent}", path)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"output folder is not writable: {parent}", path)
-    if not path.suffix:
-        raise UsageError("output needs a file extension (.mp4, .mkv, .mov, .webm) to pick a container", path)
-    if path.suffix.lower() in SEQUENCE_SUFFIXES and not is_image_sequence(path):
-        raise UsageError(
-            f"a {path.suffix} output is an image sequence: name it with one frame-number pattern "
-            f"such as {path.with_name(path.stem + '_%05d' + path.suffix).name}",
-            path,
-        )
 
 
 def muxer_options(path: Path) -> dict[str, str]:

@@ -36,7 +36,7 @@ from vidlab.io.codecs import EncodeSettings
 from vidlab.io.images import write_png
 from vidlab.io.probe import VideoInfo, _reason, open_input, probe
 from vidlab.io.reader import VideoReader
-from vidlab.io.writer import VideoWriter, check_output_path
+from vidlab.io.writer import VideoWriter, check_writable_file
 from vidlab.metrics.image import psnr
 from vidlab.ops.basic import Identity
 from vidlab.pipeline.recipe import Recipe
@@ -535,7 +535,7 @@ def compare(
             if p is not None and p.exists() and p.resolve() in inputs:
                 raise UsageError("output would overwrite an input", p)
         if grid_path is not None:
-            check_output_path(grid_path)
+            check_writable_file(grid_path)
             if grid_path.suffix.lower() != ".png":
                 raise UsageError("the grid is a PNG; give a .png file name", grid_path)
         total = views.planned_frames() if grid_path is not None or on_event is not None else None

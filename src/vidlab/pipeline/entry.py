@@ -11,6 +11,7 @@ from pathlib import Path
 from vidlab.core.errors import UsageError, VidlabError
 from vidlab.core.events import Cancelled, CancelToken, Event, EventBus, EventCallback
 from vidlab.io.codecs import EncodeSettings
+from vidlab.io.probe import is_image_sequence
 from vidlab.io.reader import is_live
 from vidlab.pipeline.job import JobOptions, JobSpec, job_from_dir, run_job
 from vidlab.pipeline.recipe import Recipe
@@ -57,7 +58,7 @@ def execute(
             if opts.asks_for_job:
                 raise UsageError("a live input is read once, in one stream: it cannot run as a job", source)
             result = _stream(source, output, recipe, settings, begin, length, copy_audio, bus, name, cancel)
-        elif _chunked(Path(source), opts):
+        elif _chunked(Path(source), Path(output), opts):
             spec = JobSpec(Path(source), Path(output), recipe, settings or EncodeSettings(),
                            begin, length, copy_audio)  # fmt: skip
             result = run_job(spec, opts, events=bus, label=name, cancel=cancel)
@@ -151,8 +152,13 @@ def _final(bus: EventBus, name: str, state: str, message: str) -> Event:
     )
 
 
-def _chunked(path: Path, opts: JobOptions) -> bool:
-    """One stream or a job: a job when an option asks for one, or the input is long."""
+def _chunked(path: Path, output: Path, opts: JobOptions) -> bool:
+    """One stream or a job: a job when an option asks for one, or the input is long. Image
+    sequences (in or out) always run in one stream: segments are containers, not folders."""
+    if is_image_sequence(path) or is_image_sequence(output):
+        if opts.asks_for_job:
+            raise UsageError("an image sequence runs in one stream, without chunks or workers", output)
+        return False
     if opts.seconds <= 0:
         if opts.asks_for_job and (
             opts.executor != "local" or opts.ray_address or opts.job_dir or opts.keep_chunks or opts.workers

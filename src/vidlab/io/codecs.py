@@ -167,7 +167,7 @@ def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str, alpha
         if requested in _RGB8_EQUIVALENTS:
             for alt in _RGB8_EQUIVALENTS:
                 if alt in supported:
-                    log.info("%s stores 8-bit RGB as %s; using it for --pix-fmt %s", codec, alt, requested)
+                    log.info("%s stores 8-bit RGB as %s; using it for pix_fmt %s", codec, alt, requested)
                     return alt
         raise UsageError(
             f"{codec} cannot encode pixel format '{requested}' (it takes: {', '.join(supported)})"
@@ -206,7 +206,8 @@ def check_dimensions(pix_fmt: str, width: int, height: int) -> None:
     if width % (1 << sub_w) or height % (1 << sub_h):
         raise UsageError(
             f"frame size {width}x{height} is odd, and {pix_fmt} (chroma subsampled) cannot store it; "
-            f"use --pix-fmt yuv444p, or add 'resize width=... height=...' with even values to the recipe"
+            f"use pix_fmt yuv444p, or add 'resize width=... height=...' with even values to the recipe",
+            param="pix_fmt",
         )
 
 
@@ -242,20 +243,20 @@ def resolve(
         opts.update(spec.alpha_extra)
     bit_rate: int | None = None
     if settings.crf is not None and settings.bitrate_kbps is not None:
-        raise UsageError("give either --crf or --bitrate, not both")
+        raise UsageError("give either crf or bitrate, not both", param=("crf", "bitrate"))
     if spec.lossless:
         if settings.crf is not None or settings.bitrate_kbps is not None:
-            log.warning("%s is lossless; --crf/--bitrate are ignored", codec)
+            log.warning("%s is lossless; crf and bitrate are ignored", codec)
     elif settings.bitrate_kbps is not None:
         if settings.bitrate_kbps <= 0:
-            raise UsageError(f"--bitrate must be > 0 kbps, got {settings.bitrate_kbps}")
+            raise UsageError(f"bitrate must be > 0 kbps, got {settings.bitrate_kbps}", param="bitrate")
         bit_rate = int(settings.bitrate_kbps * 1000)
     else:
         crf = settings.crf if settings.crf is not None else spec.default_crf
         assert spec.crf_range is not None
         lo, hi = spec.crf_range
         if crf is not None and not lo <= crf <= hi:
-            raise UsageError(f"--crf {crf:g} is out of range for {codec} [{lo:g}, {hi:g}]")
+            raise UsageError(f"crf {crf:g} is out of range for {codec} [{lo:g}, {hi:g}]", param="crf")
         if crf is None:
             pass  # the encoder's own rate control
         elif spec.quality == "qscale":
@@ -276,6 +277,6 @@ def resolve(
         if preset is not None:
             opts[spec.preset_option] = str(preset)
     elif settings.preset:
-        log.warning("%s has no presets; --preset is ignored", codec)
+        log.warning("%s has no presets; preset is ignored", codec)
     opts.update(settings.options)
     return ResolvedEncode(codec=codec, pix_fmt=pix_fmt, options=opts, bit_rate=bit_rate, alpha=want_alpha)

@@ -59,14 +59,15 @@ class VideoReader:
         self.start = Fraction(start or 0)
         self.duration = Fraction(duration) if duration is not None else None
         if self.start < 0:
-            raise UsageError(f"--start must be >= 0, got {float(self.start)}")
+            raise UsageError(f"start must be >= 0, got {float(self.start)}", param="start")
         if self.duration is not None and self.duration <= 0:
-            raise UsageError(f"--duration must be > 0, got {float(self.duration)}")
+            raise UsageError(f"duration must be > 0, got {float(self.duration)}", param="duration")
         if self.start >= self.info.duration:
             raise UsageError(
-                f"--start {float(self.start):.3f}s is past the end of the video "
+                f"start {float(self.start):.3f}s is past the end of the video "
                 f"({float(self.info.duration):.3f}s)",
                 self.path,
+                param="start",
             )
         self.threads = threads
         self.convert_threads = convert_threads
@@ -241,7 +242,7 @@ class LiveReader(VideoReader):
         self.start = Fraction(0)
         self.duration = Fraction(duration) if duration is not None else None
         if self.duration is not None and self.duration <= 0:
-            raise UsageError(f"--duration must be > 0, got {float(self.duration)}")
+            raise UsageError(f"duration must be > 0, got {float(self.duration)}", param="duration")
         self.threads = threads
         self.convert_threads = 1
         self.first_index = 0

@@ -23,6 +23,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.stabilize",
     "vidlab.ops.enhance",
     "vidlab.ops.interpolate",
+    "vidlab.ops.key",
 )
 
 # Where each built-in op lives, so a recipe loads only the modules it uses (and never scans
@@ -44,11 +45,10 @@ BUILTIN_OPS = {
     "vignette": "vidlab.ops.grade",
     "flow_stabilize": "vidlab.ops.stabilize",
     "edge_stabilize": "vidlab.ops.stabilize",
-    "noop": "vidlab.ops.enhance",
     "bilateral": "vidlab.ops.enhance",
-    "combined": "vidlab.ops.enhance",
     "deblock": "vidlab.ops.enhance",
     "interpolate": "vidlab.ops.interpolate",
+    "chromakey": "vidlab.ops.key",
 }
 
 _OPS: dict[str, type[Op]] = {}

@@ -89,7 +89,7 @@ def test_registered_and_alpha_is_uint8_hxw(green: Clip, green_keyed: list[Frame]
         assert f.image.shape == (*SIZE[::-1], 3) and f.image.dtype == np.uint8
     assert ChromaKey().produces_planes == ("alpha",)
     assert ChromaKey(background="#000000").produces_planes == ()
-    assert ChromaKey().output_info(green.info) == green.info
+    assert ChromaKey().output_info(green.info) == green.info.with_changes(has_alpha=True)
 
 
 def test_green_matte_within_mad_and_beats_ffmpeg(green: Clip, green_keyed: list[Frame]) -> None:
@@ -258,6 +258,30 @@ def test_cli_composites_over_blue(green: Clip, tmp_path: Path) -> None:
     screen = decoded[far]
     assert np.abs(screen - [0, 0, 255]).mean() < 4, screen.mean(axis=0)
     assert np.abs(screen - [0, 0, 255]).max(axis=1).mean() < 8
+
+
+def test_cli_key_writes_an_rgba_layer_the_reader_gets_back(green: Clip, tmp_path: Path) -> None:
+    layer = tmp_path / "layer.mkv"
+    done = run_cli("key", green.path, "-o", layer, "--color", "green", "-q")
+    assert done.returncode == 0, done.stderr
+    info = probe(layer)
+    assert info.has_alpha and info.codec == "ffv1" and info.frame_count == FRAMES
+    frames = list(VideoReader(layer))
+    assert clip_mad(frames, green.truth) < 10.5  # the same bound as the op alone: FFV1 is lossless
+    refused = run_cli("key", green.path, "-o", tmp_path / "layer.mp4", "-q")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "cannot store alpha" in refused.stderr and "--codec" in refused.stderr
+    assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_keyed_recipe_output_has_alpha_and_a_composite_has_none() -> None:
+    keyed = Recipe.parse("chromakey color=green")
+    composite = Recipe.parse("chromakey color=green background=black")
+    from vidlab.io.probe import VideoInfo
+
+    info = VideoInfo.constant_rate("x.mp4", 64, 48, 30, 10)
+    assert keyed.output_info(info).has_alpha and keyed.bind(info).output_info(info).has_alpha
+    assert not composite.output_info(info.with_changes(has_alpha=True)).has_alpha
 
 
 # -- matte metrics ------------------------------------------------------------------------------------

@@ -113,6 +113,9 @@ class Op:
     #: False for an op that never reads or changes pixels (``identity``): a recipe of such ops
     #: passes decoded frames to the encoder with no RGB conversion at all.
     reads_pixels: ClassVar[bool] = True
+    #: The planes this op adds to its frames (``("alpha",)`` for a keyer or a matting model);
+    #: a recipe's output then carries them, and the writer encodes alpha where it can.
+    produces_planes: ClassVar[tuple[str, ...]] = ()
 
     # -- introspection -------------------------------------------------------------------------
 

@@ -275,7 +275,9 @@ class ChromaKey(SpatialOp):
                 ) from None
         elif not os.path.isfile(bg):
             what = "is a directory, not an image file" if os.path.isdir(bg) else "does not exist"
-            raise RecipeError(f"op 'chromakey': background image {bg} {what}")
+            raise RecipeError(f"op 'chromakey': background image {bg} {what}", param="background")
+        else:  # absolute, so a job's manifest finds it from any folder
+            object.__setattr__(self, "background", os.path.abspath(bg))
 
     # -- stream ------------------------------------------------------------------------------------
 
@@ -285,7 +287,8 @@ class ChromaKey(SpatialOp):
         return () if self.background.strip() else ("alpha",)
 
     def output_info(self, info: VideoInfo) -> VideoInfo:
-        return info
+        # Keyed frames carry alpha; composited ones are opaque (whatever the input had).
+        return info.with_changes(has_alpha=bool(self.produces_planes))
 
     def bind(self, info: VideoInfo) -> ChromaKey:
         return replace(self, transfer=info.color.transfer)

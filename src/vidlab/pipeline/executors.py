@@ -197,6 +197,8 @@ class RayExecutor:
         if not tasks:
             return
         started_here = False
+        if ray.is_initialized() and self.address:
+            log.warning("Ray is already connected in this process; ray_address %s is not used", self.address)
         if not ray.is_initialized():
             if self.address:
                 ray.init(address=self.address, log_to_driver=False, logging_level=logging.ERROR)
@@ -209,10 +211,15 @@ class RayExecutor:
                 )
             started_here = True
         try:
-            # Each task asks the cluster for what the recipe's ops declared they need.
+            # Each task asks the cluster for what the recipe's ops declared they need, capped at
+            # the largest node (a request no node can meet would queue forever).
             res = self.resources
+            alive = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+            cpus = min(res.threads, max(int(r.get("CPU", 1)) for r in alive) if alive else 1)
+            if res.gpu and not any(r.get("GPU") for r in alive):
+                raise UsageError("the recipe needs a GPU, and no node of the Ray cluster has one")
             remote = ray.remote(run_chunk_bytes).options(
-                num_cpus=res.threads, num_gpus=1 if res.gpu else 0, max_retries=1
+                num_cpus=max(1, cpus), num_gpus=1 if res.gpu else 0, max_retries=1
             )
             waiting = list(tasks)
             in_flight: dict[Any, ChunkTask] = {}

@@ -133,7 +133,7 @@ class Recipe:
 
     def output_info(self, info: VideoInfo) -> VideoInfo:
         for op in self.ops:
-            info = op.output_info(info)
+            info = _produced(op, op.output_info(info))
         return info
 
     def bind(self, info: VideoInfo) -> Recipe:
@@ -142,7 +142,7 @@ class Recipe:
         ops = []
         for op in self.ops:
             op = op.bind(info)
-            info = op.output_info(info)
+            info = _produced(op, op.output_info(info))
             ops.append(op)
         return Recipe(tuple(ops))
 
@@ -191,6 +191,13 @@ class Recipe:
         for op in self.ops:
             stream = op.process(stream)
         return stream
+
+
+def _produced(op: Op, info: VideoInfo) -> VideoInfo:
+    """The stream after ``op``: one that gains an alpha plane has alpha from then on."""
+    if "alpha" in op.produces_planes and not info.has_alpha:
+        return info.with_changes(has_alpha=True)
+    return info
 
 
 def _split_pipes(text: str) -> list[str]:

@@ -16,8 +16,8 @@ from vidlab.core.errors import MediaError, UsageError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.metrics.quality import pooled, quality
-from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline import execute
+from vidlab.pipeline.recipe import Recipe
 
 
 @pytest.fixture(scope="module")

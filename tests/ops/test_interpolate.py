@@ -23,8 +23,8 @@ from vidlab.io.probe import probe
 from vidlab.io.samples import _photos, generate
 from vidlab.ops import interpolate as interp_mod
 from vidlab.ops.interpolate import Interpolate, grid_time_base
-from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline import execute
+from vidlab.pipeline.recipe import Recipe
 
 W, H = 480, 270
 PAN = 150.0  # px/s: 10 px per frame at 15 fps, 5 px at 30 fps

@@ -22,9 +22,9 @@ from vidlab.core.errors import UsageError, VidlabError
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.samples import generate
 from vidlab.io.segments import index_frames
+from vidlab.pipeline import execute
 from vidlab.pipeline.job import JobOptions, JobSpec, job_status, run_job
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline import execute
 
 RECIPE = "ema alpha=0.3 | sharpen amount=0.5"  # ema's pre-roll is 17 frames: it crosses every seam
 LOSSLESS = EncodeSettings(codec="ffv1", pix_fmt="gbrp")

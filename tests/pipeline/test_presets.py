@@ -10,9 +10,8 @@ import pytest
 from conftest import frame_times
 from vidlab.core.errors import RecipeError, UsageError
 from vidlab.io.probe import probe
-from vidlab.pipeline import presets
+from vidlab.pipeline import execute, presets
 from vidlab.pipeline.recipe import Recipe
-from vidlab.pipeline import execute
 
 
 @pytest.fixture(autouse=True)

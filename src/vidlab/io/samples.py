@@ -152,11 +152,11 @@ def generate(
     fps = Fraction(fps)
     width, height = size
     if frames < 1:
-        raise UsageError(f"--frames must be >= 1, got {frames}")
+        raise UsageError(f"frames must be >= 1, got {frames}", param="frames")
     if width < 16 or height < 16 or width > 8192 or height > 8192:
-        raise UsageError(f"--size must be between 16x16 and 8192x8192, got {width}x{height}")
+        raise UsageError(f"size must be between 16x16 and 8192x8192, got {width}x{height}", param="size")
     if fps <= 0 or fps > 1000:
-        raise UsageError(f"--fps must be in (0, 1000], got {fps}")
+        raise UsageError(f"fps must be in (0, 1000], got {fps}", param="fps")
     pts = timestamps(frames, fps, vfr)
     info = VideoInfo.constant_rate(out, width, height, fps, frames, codec=codec, pix_fmt=pix_fmt, color=color)
     info = info.with_changes(sar=sar, rotation=rotation)

@@ -15,6 +15,7 @@ import numpy as np
 
 from vidlab import __version__
 from vidlab.core.events import EventCallback
+from vidlab.io.codecs import EncodeSettings
 from vidlab.io.images import frame_at, write_png
 from vidlab.io.probe import probe
 from vidlab.io.samples import generate
@@ -143,6 +144,46 @@ def _pause_resume(sample: Path, outdir: Path) -> dict:
     }
 
 
+def _key(outdir: Path, backdrop: np.ndarray, size: tuple[int, int], on_event: EventCallback | None) -> dict:
+    """A generated green-screen clip (a photograph with a known soft matte over an unevenly lit,
+    noisy, H.264-compressed screen) keyed to an RGBA layer and composited over the demo's own
+    sample; the layer's matte is scored against the true one (MAD as RobustVideoMatting's)."""
+    from vidlab.io.reader import VideoReader
+    from vidlab.io.samples import greenscreen
+    from vidlab.metrics.matte import matte_errors
+
+    work = outdir / "key"
+    work.mkdir(exist_ok=True)
+    clip = work / "greenscreen.mp4"
+    _, truth = greenscreen(clip, frames=30, size=size)
+    layer = work / "layer.mkv"
+    keyed = execute(clip, layer, "chromakey color=green", EncodeSettings(codec="ffv1"), on_event=on_event)
+    back = work / "backdrop.png"
+    write_png(back, cv2.resize(backdrop, size, interpolation=cv2.INTER_AREA))
+    composite = work / "composite.mp4"
+    execute(clip, composite, Recipe.parse(f"chromakey color=green background={back}"), on_event=on_event)
+    frames = list(VideoReader(layer))
+    errors = matte_errors((f.alpha for f in frames), (truth(i) for i in range(len(frames))), full=False)
+    mid = len(frames) // 2
+    alpha = frames[mid].alpha
+    assert alpha is not None
+    sheet = work / "key.png"
+    row = [frame_at(clip, frames[mid].pts), np.dstack([alpha] * 3), frame_at(composite, frames[mid].pts)]
+    write_png(sheet, before_after(before_after(row[0], row[1]), row[2]))
+    layer_info = probe(layer)
+    return {
+        "source": str(clip),
+        "layer": str(layer),
+        "composite": str(composite),
+        "sheet": str(sheet),
+        "layer_has_alpha": layer_info.has_alpha,
+        "layer_pix_fmt": layer_info.pix_fmt,
+        "frames": layer_info.frame_count,
+        "fps": round(keyed.fps, 1),
+        "matte_vs_truth": {k: round(v, 3) for k, v in errors.means().items()},
+    }
+
+
 def _contact_sheet(source: np.ndarray, styled: dict[str, np.ndarray]) -> np.ndarray:
     """The source and each style's middle frame, at half size, in a grid with white gaps."""
     tiles = [
@@ -166,7 +207,8 @@ def run_demo(
     outdir.mkdir(parents=True, exist_ok=True)
     sample = outdir / "sample.mp4"
     output = outdir / "processed.mp4"
-    generate(sample, frames=frames, size=size, fps=Fraction(30000, 1001), audio=True)
+    # A keyframe a second, so the pause/resume job below has chunks to cut.
+    generate(sample, frames=frames, size=size, fps=Fraction(30000, 1001), audio=True, gop=30)
     result = execute(sample, output, Recipe.parse(recipe), on_event=on_event)
     out_info = probe(output)
 
@@ -177,6 +219,7 @@ def run_demo(
     styles = _stylize(sample, outdir / "styles", mid, on_event)
     interpolated = _interpolate(sample, outdir, on_event)
     pause = _pause_resume(sample, outdir)
+    key = _key(outdir, before, (640, 360) if size[0] >= 1280 else (320, 180), on_event)
     sheet = outdir / "styles.png"
     write_png(sheet, _contact_sheet(before, {k: v.pop("frame") for k, v in styles.items()}))
 
@@ -202,6 +245,8 @@ def run_demo(
             "interpolation_doubles_frames_keeps_duration": interpolated["frames_doubled"]
             and interpolated["duration_kept"]
             and interpolated["audio_streams"] == len(out_info.audio),
+            "key_layer_has_alpha_and_mad_below_12": key["layer_has_alpha"]
+            and key["matte_vs_truth"]["mad"] < 12,
             "pause_resume_bit_identical": pause["paused"]
             and pause["no_output_while_paused"]
             and pause["resumed_equals_uninterrupted"]
@@ -210,6 +255,7 @@ def run_demo(
         "styles": styles,
         "interpolation": interpolated,
         "pause_resume": pause,
+        "key": key,
     }
     report = outdir / "report.json"
     report.write_text(json.dumps(data, indent=2), encoding="utf-8")

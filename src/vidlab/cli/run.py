@@ -260,5 +260,11 @@ def demo_cmd(
         f"{pr['chunks']} chunks; resumed = uninterrupted: {pr['resumed_equals_uninterrupted']})",
         highlight=False,
     )
+    key = res.report_data["key"]
+    out.print(
+        f"green screen:  {key['layer']} (RGBA {key['layer_pix_fmt']}), {key['composite']}, {key['sheet']}  "
+        f"(matte MAD {key['matte_vs_truth']['mad']} vs the true alpha)",
+        highlight=False,
+    )
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)

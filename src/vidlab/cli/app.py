@@ -4,6 +4,9 @@ and :mod:`~vidlab.cli.interp`, and share :mod:`vidlab.cli.common`.
 
 User errors (:class:`vidlab.core.errors.VidlabError`) become one line on stderr and exit code 2
 (usage), 1 (media) or 130 (cancelled); a traceback is shown only with ``VIDLAB_DEBUG=1``.
+Click's own argument errors (a bad value, an unknown option, a missing argument) are one line
+too, ``vidlab: error: MESSAGE (see vidlab CMD --help)``, exit 2; help (``--help``, or a
+command given without its arguments) is shown as click shows it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import importlib
 import os
 import sys
 
-from vidlab.cli.common import app, user_message
+import typer
+
+from vidlab.cli.common import CLICK_ERROR, app, click_message, user_message
 from vidlab.core.errors import VidlabError
 from vidlab.core.events import Cancelled
 
@@ -26,7 +31,18 @@ for _area in ("run", "style", "interp", "layers", "lab"):
 def main() -> None:
     """Console entry point: one line and an exit code for every user error."""
     try:
-        app(prog_name="vidlab")
+        code = app(prog_name="vidlab", standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)  # typer.Exit(code) / ctx.exit(code) from a command
+    except CLICK_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # a command without its arguments: its help, as before
+        else:
+            print(f"vidlab: error: {click_message(exc)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("vidlab: interrupted", file=sys.stderr)
+        sys.exit(130)
     except Cancelled as exc:
         if exc.reason == "interrupted":
             print(

@@ -179,6 +179,20 @@ def user_message(exc: VidlabError) -> str:
     return f"{exc.path}: {message}" if exc.path else message
 
 
+#: Click's exception base (typer ships its own copy of click, so it is taken from typer's).
+CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def click_message(exc: Any) -> str:
+    """A click/typer usage error (bad value, unknown option, missing argument) as one line:
+    its message with the parameter it names, and where the command's help is."""
+    message = " ".join(exc.format_message().split())  # click's messages may span lines
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    return f"{message} (see {ctx.command_path} --help)"
+
+
 # -- running through vidlab.pipeline.entry --------------------------------------------------------
 
 

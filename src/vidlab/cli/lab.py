@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 from vidlab.cli.common import (
     CrfOpt,
     EncoderPresetOpt,
+    PixFmtOpt,
     QuietOpt,
     app,
     err,
@@ -172,10 +173,14 @@ def codec_test_cmd(
         Path | None, typer.Option("--enhanced-output", help="Keep the enhanced video here (lossless).")
     ] = None,
     encoder_preset: EncoderPresetOpt = None,
+    pix_fmt: PixFmtOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Encode with one codec at a bitrate or CRF, decode, and report size, bitrate, speed and
-    quality (PSNR/SSIM, VMAF with --vmaf), and an enhancer's effect with --enhancer."""
+    quality (PSNR/SSIM, VMAF with --vmaf), and an enhancer's effect with --enhancer.
+
+    PSNR per frame is capped at 6 x bits + 12 dB (60 dB for 8-bit), as libvmaf caps it, so a
+    lossless frame counts as 60 dB and --json stays strict JSON."""
     from vidlab.lab.codec import codec_test
 
     if (bitrate is None) == (crf is None):
@@ -193,9 +198,12 @@ def codec_test_cmd(
         vmaf=vmaf,
         output=output,
         enhanced_output=enhanced_output,
+        pix_fmt=pix_fmt,
     )
     if as_json:
-        print(json.dumps(r.to_dict(), indent=2))
+        from vidlab.metrics.quality import finite_json
+
+        print(json.dumps(finite_json(r.to_dict()), indent=2, allow_nan=False))
         return
     target = f"{bitrate:g} kbps" if bitrate is not None else f"CRF {crf:g}"
     rows = [
@@ -213,7 +221,8 @@ def codec_test_cmd(
     if r.enhanced_quality is not None:
         d = r.deltas
         rows.append((f"enhanced ({r.enhancer})", _quality_line(r.enhanced_quality)))
-        delta = f"PSNR-Y {d['psnr_y']:+.3f} dB, SSIM-Y {d['ssim_y']:+.5f}"
+        plane = _plane_label(r.quality)
+        delta = f"PSNR{plane} {d['psnr_y']:+.3f} dB, SSIM{plane} {d['ssim_y']:+.5f}"
         if d.get("vmaf") is not None:
             delta += f", VMAF {d['vmaf']:+.2f}"
         rows.append(("delta", f"{delta}; enhancer {r.enhancer_ms_per_frame:.2f} ms per frame"))
@@ -225,8 +234,18 @@ def codec_test_cmd(
     out.print(t)
 
 
+def _plane_label(q: QualitySummary) -> str:
+    """``-Y`` for luma; `` (avg)`` where the format has no luma plane (RGB)."""
+    return "-Y" if q.main_plane == "y" else " (avg)"
+
+
 def _quality_line(q: QualitySummary) -> str:
-    text = f"PSNR-Y {q.psnr_y:.3f} dB (avg {q.psnr_avg:.3f}), SSIM-Y {q.ssim_y:.5f} (all {q.ssim_avg:.5f})"
+    plane = _plane_label(q)
+    if q.main_plane == "y":
+        text = f"PSNR-Y {q.psnr_y:.3f} dB (avg {q.psnr_avg:.3f}), "
+        text += f"SSIM-Y {q.ssim_y:.5f} (all {q.ssim_avg:.5f})"
+    else:
+        text = f"PSNR{plane} {q.psnr_avg:.3f} dB, SSIM{plane} {q.ssim_avg:.5f}"
     return text + (f", VMAF {q.vmaf:.2f}" if q.vmaf is not None else "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
 from vidlab.cli.common import (
     BitrateOpt,
     ChunkSecondsOpt,
-    CodecOpt,
     CrfOpt,
     EncoderPresetOpt,
     ExecutorOpt,
@@ -54,8 +54,30 @@ def _styles(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _suffix(path: Path) -> str:
-    return path.suffix.lower() if path.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm") else ".mp4"
+# The encoders each output container holds (None: every one vidlab drives).
+_HOLDS: dict[str, tuple[str, ...] | None] = {
+    ".mp4": ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc"),
+    ".mov": ("libx264", "libx265", "prores_ks", "h264_nvenc"),
+    ".webm": ("libvpx", "libvpx-vp9", "libsvtav1"),
+    ".mkv": None,
+}
+
+
+def _output_for(path: Path, codec: str | None) -> tuple[str, str]:
+    """(extension, encoder) of a stylized ``path``: the input's container (.mp4 for any other),
+    with H.264, or VP9 in WebM, when no codec is given; a given codec that container cannot
+    hold goes to .mp4, or .mkv where MP4 cannot hold it either."""
+    from vidlab.io.codecs import canonical_codec
+
+    suffix = path.suffix.lower() if path.suffix.lower() in _HOLDS else ".mp4"
+    if codec is None:
+        return suffix, "libvpx-vp9" if suffix == ".webm" else "libx264"
+    encoder = canonical_codec(codec)
+    for candidate in (suffix, ".mp4", ".mkv"):
+        holds = _HOLDS[candidate]
+        if holds is None or encoder in holds:
+            return candidate, encoder
+    return ".mkv", encoder
 
 
 @app.command("stylize")
@@ -68,7 +90,10 @@ def stylize_cmd(
     ] = "cartoon",
     level: StyleLevelOpt = "Balanced",
     stabilize: StabilizeOpt = "preset",
-    codec: CodecOpt = "libx264",
+    codec: Annotated[
+        str | None,
+        typer.Option(help="libx264|libx265|libvpx-vp9|libsvtav1|ffv1 (default: h264; vp9 for .webm)."),
+    ] = None,
     crf: CrfOpt = None,
     bitrate: BitrateOpt = None,
     encoder_preset: EncoderPresetOpt = None,
@@ -82,6 +107,9 @@ def stylize_cmd(
 ) -> None:
     """Stylize videos in batch: one output per input and style, OUTDIR/NAME.STYLE.mp4.
 
+    An .mkv, .mov or .webm input keeps its container (NAME.STYLE.webm is VP9 unless --codec
+    says otherwise); a --codec the container cannot hold is written to .mp4 (or .mkv).
+
     Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
     temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
     from vidlab.io.codecs import EncodeSettings
@@ -94,17 +122,19 @@ def stylize_cmd(
         probe(path, count_frames=False)
     outdir.mkdir(parents=True, exist_ok=True)
     settings = EncodeSettings(
-        codec=codec, crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
+        codec=codec or "libx264", crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
     )
     options = job_options(chunk_seconds, workers, threads_per_worker, executor, ray_address)
     for path in inputs:
         for name, preset_name, recipe in recipes:
-            target = outdir / f"{path.stem}.{name.replace('/', '-')}{_suffix(path)}"
+            suffix, encoder = _output_for(path, codec)
+            target = outdir / f"{path.stem}.{name.replace('/', '-')}{suffix}"
             if not quiet:
                 line = f"{path.name} -> {target}  [{preset_name}: {recipe}]"
                 out.print(line, highlight=False, markup=False)
             label = f"{path.stem} {name}"
-            result = execute(path, target, recipe, settings, options=options, quiet=quiet, label=label)
+            chosen = dataclasses.replace(settings, codec=encoder)
+            result = execute(path, target, recipe, chosen, options=options, quiet=quiet, label=label)
             summary(result, quiet)
 
 

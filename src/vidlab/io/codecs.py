@@ -211,6 +211,36 @@ def check_dimensions(pix_fmt: str, width: int, height: int) -> None:
         )
 
 
+# Each encoder's known presets (what its preset option takes); anything else is refused in one
+# line before the encoder sees it (x264 would otherwise print its own error and fail opening).
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                 "veryslow", "placebo")  # fmt: skip
+PRESETS: dict[str, tuple[str, ...]] = {
+    "libx264": _X26X_PRESETS,
+    "libx265": _X26X_PRESETS,
+    "libsvtav1": tuple(str(n) for n in range(14)),  # 0 (slowest) .. 13 (fastest)
+    "libvpx-vp9": tuple(str(n) for n in range(-8, 9)),  # cpu-used
+    "libvpx": tuple(str(n) for n in range(-8, 9)),
+    "h264_nvenc": tuple(f"p{n}" for n in range(1, 8)),  # p1 (fastest) .. p7 (best)
+    "prores_ks": ("auto", "proxy", "lt", "standard", "hq", "4444", "4444xq", "0", "1", "2", "3", "4", "5"),
+}
+
+
+def check_preset(codec: str, preset: str | None) -> str | None:
+    """``preset`` normalized for ``codec`` (x264's names are case-insensitive, numbers lose a
+    leading ``+``), or a one-line :class:`UsageError` naming the codec's known presets."""
+    if preset is None:
+        return None
+    known = PRESETS.get(codec)
+    if not known:
+        return str(preset)
+    text = str(preset).strip().lower().removeprefix("+")
+    if text not in known:
+        shown = f"{known[0]} .. {known[-1]}" if known[0].lstrip("-").isdigit() else ", ".join(known)
+        raise UsageError(f"preset '{preset}' is not one of {codec}'s ({shown})", param="preset")
+    return text
+
+
 def resolve(
     settings: EncodeSettings,
     source_pix_fmt: str,
@@ -269,7 +299,7 @@ def resolve(
         elif codec == "libvpx":
             bit_rate = 20_000_000  # VP8's CRF is "constrained quality": it needs a ceiling
     if spec.preset_option:
-        preset = settings.preset or spec.default_preset
+        preset = check_preset(codec, settings.preset) or spec.default_preset
         if want_alpha and preset is not None and codec == "prores_ks" and str(preset) not in _PRORES_ALPHA:
             raise UsageError(
                 f"ProRes profile '{preset}' cannot store alpha (use 4444 or 4444xq)", path, param="preset"

@@ -8,6 +8,7 @@ files do) or a single ``.png``. Images carry no frame rate: a sequence is read a
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -186,11 +187,31 @@ def open_input(path: str | os.PathLike[str], *, fps: Fraction | None = None) -> 
     if p.stat().st_size == 0:
         raise MediaError("empty file (0 bytes)", p)
     try:
-        return av.open(str(p), "r")
+        container = av.open(str(p), "r")
+        if container.format.name == "image2":
+            container = _still_image(container, p)
+        return container
     except av.error.FFmpegError as exc:
         raise MediaError(f"not a readable media file ({_reason(exc)})", p) from None
     except OSError as exc:
         raise MediaError(f"cannot open ({exc.strerror or exc})", p) from None
+
+
+def _still_image(container: av.container.InputContainer, p: Path) -> av.container.InputContainer:
+    """A still image (JPEG, PNG, BMP, TIFF, WebP...) is a one-frame video, whatever its name.
+    Named by its extension (``photo.jpg``), FFmpeg picks the ``image2`` demuxer, which cannot
+    rewind a single file (probing then finds no frame to decode); the same bytes under another
+    name get the demuxer their content picks (``jpeg_pipe``, ``png_pipe``), which can. So a
+    still is always opened with that one: it probes, reads and encodes as one frame at 25 fps
+    (FFmpeg's default rate for images), exactly as under any other name."""
+    with open(p, "rb") as f:
+        head = io.BytesIO(f.read(1 << 20))  # nameless: FFmpeg probes the bytes alone
+    with av.open(head, "r") as by_content:
+        name = by_content.format.name
+    if name == "image2":
+        return container
+    container.close()
+    return av.open(str(p), "r", format=name)
 
 
 def _reason(exc: BaseException) -> str:

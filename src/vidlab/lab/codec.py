@@ -21,8 +21,9 @@ from typing import Any
 import av
 import numpy as np
 
-from vidlab.core.errors import MediaError, UsageError
+from vidlab.core.errors import MediaError, UsageError, VidlabError
 from vidlab.core.frame import Frame
+from vidlab.io.alpha import ALPHA_ENCODERS
 from vidlab.io.codecs import EncodeSettings, canonical_codec
 from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, open_input, probe
@@ -46,27 +47,42 @@ _LOSSLESS = EncodeSettings(codec="ffv1")
 
 @dataclass
 class QualitySummary:
+    """Mean quality of a decode. ``psnr_y``/``ssim_y`` are the main plane's: luma for Y'CbCr and
+    gray, the average over planes for formats without luma (RGB), as ``main_plane`` says
+    (``y`` or ``avg``); ``planes`` holds the mean of every plane the format has. PSNR is capped
+    at ``6 * bits + 12`` dB per frame (libvmaf's rule), so a lossless decode reports the cap."""
+
     psnr_y: float
     psnr_avg: float
     ssim_y: float
     ssim_avg: float
     vmaf: float | None = None
+    main_plane: str = "y"
+    planes: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, report: QualityReport) -> QualitySummary:
         g = report.global_()
         vmaf = g["vmaf"]["vmaf"]["mean"] if "vmaf" in g else None
+        psnr = {k: v["mean"] for k, v in g.get("psnr", {}).items() if k.startswith("psnr_")}
+        ssim = {k: v["mean"] for k, v in g.get("ssim", {}).items() if k.startswith("ssim_")}
+        main = "y" if "psnr_y" in psnr and "ssim_y" in ssim else "avg"
+        nan = float("nan")
         return cls(
-            g["psnr"]["psnr_y"]["mean"],
-            g["psnr"]["psnr_avg"]["mean"],
-            g["ssim"]["ssim_y"]["mean"],
-            g["ssim"]["ssim_avg"]["mean"],
+            psnr.get(f"psnr_{main}", nan),
+            psnr.get("psnr_avg", nan),
+            ssim.get(f"ssim_{main}", nan),
+            ssim.get("ssim_avg", nan),
             vmaf,
+            main,
+            {**psnr, **ssim},
         )
 
     def minus(self, other: QualitySummary) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for k, v in asdict(self).items():
+            if k in ("main_plane", "planes"):
+                continue
             o = getattr(other, k)
             out[k] = None if v is None or o is None else v - o
         return out
@@ -156,9 +172,35 @@ def encode_passes(
         for p, target in ((1, first), (2, output)):
             params = ":".join(x for x in (base, f"pass={p}", f"stats={stats}") if x)
             opts = {**settings.options, key: params}
-            spent, n = encode(source, target, info, replace(settings, options=opts), frames)
+            try:
+                spent, n = encode(source, target, info, replace(settings, options=opts), frames)
+            except VidlabError as exc:
+                if exc.path is None or Path(exc.path) != target or target == output:
+                    raise
+                # the first pass's file is internal: the user knows only their output
+                raise type(exc)(exc.message, output, param=exc.params) from None
             total += spent
     return total, n, 2
+
+
+def check_output(output: Path, encoder: str) -> None:
+    """Refuse an output the encoder cannot be written to (no or unknown extension, a container
+    that cannot hold the codec, an unwritable folder) before anything is encoded, naming
+    ``output`` itself."""
+    from vidlab.io.writer import OutputFile
+
+    probe_file = OutputFile(output)  # validates the folder, the extension and the muxer
+    try:
+        supported = probe_file.container.supported_codecs
+        if supported and encoder not in supported:
+            raise UsageError(
+                f"the {probe_file.container.format.name} container cannot hold {encoder} video "
+                f"(use {container_suffix(encoder)} or .mkv)",
+                output,
+                param="output",
+            )
+    finally:
+        probe_file.abort()
 
 
 def decode_time(path: Path) -> tuple[float, int, int]:
@@ -211,22 +253,38 @@ def codec_test(
     vmaf: bool = False,
     output: str | Path | None = None,
     enhanced_output: str | Path | None = None,
+    pix_fmt: str | None = None,
 ) -> CodecTestResult:
-    """Encode ``input_path`` with ``codec`` at a bitrate or CRF, decode it, and measure."""
+    """Encode ``input_path`` with ``codec`` at a bitrate or CRF, decode it, and measure.
+    ``pix_fmt`` is the encoder's pixel format (default: the source's, or the closest the
+    encoder takes); ``output`` is checked before anything is encoded."""
     if (bitrate_kbps is None) == (crf is None):
         raise UsageError("give exactly one of bitrate or crf", param=("bitrate", "crf"))
     src = Path(input_path)
     info = probe(src)
     encoder = canonical_codec(codec)
+    if info.has_alpha and not pix_fmt and encoder not in ALPHA_ENCODERS:
+        info = info.with_changes(has_alpha=False)  # the lab codes and measures the picture alone
     frames = info.frame_count if max_frames is None else min(max_frames, info.frame_count)
     if frames < 1:
         raise UsageError("max_frames must be >= 1", param="max_frames")
     recipe = recipe_or_preset(enhancer) if enhancer else None
-    settings = EncodeSettings(codec=encoder, crf=crf, bitrate_kbps=bitrate_kbps, preset=preset)
+    settings = EncodeSettings(
+        codec=encoder, crf=crf, bitrate_kbps=bitrate_kbps, preset=preset, pix_fmt=pix_fmt
+    )
+    if output is not None:
+        check_output(Path(output), encoder)
+    if enhancer and enhanced_output is not None:
+        check_output(Path(enhanced_output), _LOSSLESS.codec)
     work = Path(tempfile.mkdtemp(prefix="vidlab-codec-"))
     try:
         encoded = Path(output) if output else work / f"encoded{container_suffix(encoder)}"
-        enc_s, n, passes = encode_passes(src, encoded, info, settings, frames)
+        try:
+            enc_s, n, passes = encode_passes(src, encoded, info, settings, frames)
+        except VidlabError as exc:
+            if output or exc.path is None or Path(exc.path) != encoded:
+                raise
+            raise type(exc)(exc.message, src, param=exc.params) from None  # not the temp file
         dec_s, n_dec, video_bytes = decode_time(encoded)
         if n_dec != n:
             raise MediaError(f"encoded {n} frames but decoded {n_dec}", encoded)

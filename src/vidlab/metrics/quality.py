@@ -5,7 +5,14 @@ imageio-ffmpeg's ffmpeg binary with its default model.
 
 Results are per frame plus a ``global`` block pooled as mean, harmonic mean, min, max and 5th
 percentile, shaped like ffmpeg-quality-metrics' JSON (lists under ``psnr``, ``ssim``, ``vmaf``
-with keys such as ``psnr_y``, ``ssim_y``, ``vmaf``).
+with keys such as ``psnr_y``, ``ssim_y``, ``vmaf``). The planes are the format's own: ``y``,
+``u``, ``v`` for Y'CbCr, ``y`` alone for gray, ``r``, ``g``, ``b`` for RGB (``a`` with alpha),
+each with an ``avg`` over planes; formats the filters do not take (palettes, packed RGB) are
+compared as planar RGB (``gbrp``).
+
+PSNR is capped as libvmaf caps it: a frame's PSNR is at most ``6 * bits + 12`` dB (60 dB for
+8-bit, 72 for 10-bit; libvmaf's ``psnr_max`` when ``min_sse`` is 0), so identical (lossless)
+frames report the cap instead of infinity, pool to finite values, and the JSON is strict.
 """
 
 from __future__ import annotations
@@ -33,23 +40,10 @@ from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.native import native_frames
 from vidlab.io.probe import VideoInfo, probe
 
-# Frame metadata keys the filters export, and the names we report them under.
-_PSNR_KEYS = {
-    "lavfi.psnr.mse.y": "mse_y",
-    "lavfi.psnr.mse.u": "mse_u",
-    "lavfi.psnr.mse.v": "mse_v",
-    "lavfi.psnr.mse_avg": "mse_avg",
-    "lavfi.psnr.psnr.y": "psnr_y",
-    "lavfi.psnr.psnr.u": "psnr_u",
-    "lavfi.psnr.psnr.v": "psnr_v",
-    "lavfi.psnr.psnr_avg": "psnr_avg",
-}
-_SSIM_KEYS = {
-    "lavfi.ssim.Y": "ssim_y",
-    "lavfi.ssim.U": "ssim_u",
-    "lavfi.ssim.V": "ssim_v",
-    "lavfi.ssim.All": "ssim_avg",
-}
+# The formats FFmpeg's psnr and ssim filters take (others are converted, see _compare_format).
+_PSNR_PREFIX, _SSIM_PREFIX = "lavfi.psnr.", "lavfi.ssim."
+# Plane letters in the order they are reported.
+_PLANE_ORDER = "yuvrgba"
 METRICS = ("psnr", "ssim", "vmaf")
 _PAIR_TB = Fraction(1, 1000)
 
@@ -92,6 +86,8 @@ class QualityReport:
     ssim: list[dict[str, float]] = field(default_factory=list)
     vmaf: list[dict[str, float]] = field(default_factory=list)
     extra: list[dict[str, float]] = field(default_factory=list)
+    #: The PSNR cap in dB (``6 * bits + 12``, libvmaf's rule), None when PSNR was not measured.
+    psnr_max: float | None = None
 
     @property
     def frames(self) -> int:
@@ -112,11 +108,21 @@ class QualityReport:
         data["input_file_ref"] = str(self.reference)
         data["input_file_dist"] = str(self.distorted)
         data["offset"] = self.offset
+        if self.psnr_max is not None:
+            data["psnr_max"] = self.psnr_max
         return data
 
+    @property
+    def capped_frames(self) -> int:
+        """Frames whose PSNR (any plane) sits at the cap: identical, or nearly, to the reference."""
+        cap = self.psnr_max
+        if cap is None:
+            return 0
+        return sum(1 for r in self.psnr if any(k.startswith("psnr_") and v >= cap for k, v in r.items()))
+
     def to_json(self) -> str:
-        """JSON text; infinite PSNR (identical frames) is written as the string "inf"."""
-        return _dumps(_finite(self.to_dict()))
+        """Strict JSON (no NaN or Infinity: PSNR is capped; anything else non-finite is null)."""
+        return _dumps(finite_json(self.to_dict()))
 
     def rows(self) -> list[dict[str, float]]:
         """One row per frame with every metric as a column (tidy: a frame is an observation)."""
@@ -144,9 +150,9 @@ def _dumps(data: dict[str, Any]) -> str:
     parts = []
     for key, value in data.items():
         if isinstance(value, list) and value:
-            text = "[\n    " + ",\n    ".join(json.dumps(v) for v in value) + "\n  ]"
+            text = "[\n    " + ",\n    ".join(json.dumps(v, allow_nan=False) for v in value) + "\n  ]"
         else:
-            text = json.dumps(value, indent=2).replace("\n", "\n  ")
+            text = json.dumps(value, indent=2, allow_nan=False).replace("\n", "\n  ")
         parts.append(f"  {json.dumps(key)}: {text}")
     return "{\n" + ",\n".join(parts) + "\n}"
 
@@ -155,14 +161,105 @@ def _fmt(v: float) -> str | float:
     return "inf" if isinstance(v, float) and math.isinf(v) else v
 
 
-def _finite(obj: Any) -> Any:
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float made ``None``, so ``json.dumps(..., allow_nan=False)``
+    (and every strict JSON parser) accepts it. PSNR is already capped (see the module)."""
     if isinstance(obj, float) and not math.isfinite(obj):
-        return "inf" if obj > 0 else ("-inf" if obj < 0 else "nan")
+        return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
     return obj
+
+
+def psnr_cap(bits: int) -> float:
+    """libvmaf's PSNR ceiling for ``bits``-deep samples: ``6 * bits + 12`` dB (60 for 8-bit)."""
+    return float(6 * bits + 12)
+
+
+def _plane_key(letter: str) -> tuple[int, str]:
+    return (_PLANE_ORDER.find(letter) if letter in _PLANE_ORDER else len(_PLANE_ORDER), letter)
+
+
+def psnr_values(meta: Any, cap: float) -> dict[str, float]:
+    """The psnr filter's frame metadata as ``mse_<plane>``, ``mse_avg``, ``psnr_<plane>``,
+    ``psnr_avg`` for whatever planes the format has (y; y/u/v; r/g/b; and a), PSNR capped."""
+    mse: dict[str, float] = {}
+    db: dict[str, float] = {}
+    for key, value in meta.items():
+        if not key.startswith(_PSNR_PREFIX):
+            continue
+        name = key[len(_PSNR_PREFIX) :]
+        if name.startswith("mse."):
+            mse[name[4:].lower()] = float(value)
+        elif name.startswith("psnr."):
+            db[name[5:].lower()] = min(float(value), cap)
+        elif name == "mse_avg":
+            mse["avg"] = float(value)
+        elif name == "psnr_avg":
+            db["avg"] = min(float(value), cap)
+    if "avg" not in mse or "avg" not in db or not db:
+        raise MediaError("the psnr filter reported no values for this pixel format")
+    out = {f"mse_{p}": mse[p] for p in sorted((p for p in mse if p != "avg"), key=_plane_key)}
+    out["mse_avg"] = mse["avg"]
+    out.update({f"psnr_{p}": db[p] for p in sorted((p for p in db if p != "avg"), key=_plane_key)})
+    out["psnr_avg"] = db["avg"]
+    return out
+
+
+def ssim_values(meta: Any) -> dict[str, float]:
+    """The ssim filter's frame metadata as ``ssim_<plane>`` (Y/U/V, Y alone, R/G/B) and
+    ``ssim_avg`` (its ``All``); the filter's ``dB`` form is left out."""
+    planes: dict[str, float] = {}
+    avg: float | None = None
+    for key, value in meta.items():
+        if not key.startswith(_SSIM_PREFIX):
+            continue
+        name = key[len(_SSIM_PREFIX) :]
+        if name == "All":
+            avg = float(value)
+        elif len(name) == 1:
+            planes[name.lower()] = float(value)
+    if avg is None or not planes:
+        raise MediaError("the ssim filter reported no values for this pixel format")
+    out = {f"ssim_{p}": planes[p] for p in sorted(planes, key=_plane_key)}
+    out["ssim_avg"] = avg
+    return out
+
+
+# Formats both filters take as they are (FFmpeg's vf_psnr/vf_ssim lists, the common ones).
+_FILTER_FORMATS = frozenset(
+    f"{base}{depth}"
+    for base in ("yuv420p", "yuv422p", "yuv444p", "yuva420p", "yuva422p", "yuva444p")
+    for depth in ("", "10le", "12le")
+) | {"yuv440p", "yuv411p", "yuv410p", "yuvj420p", "yuvj422p", "yuvj444p", "yuvj440p"} | {
+    "gray", "gray10le", "gray12le", "gray16le", "gbrp", "gbrp10le", "gbrp12le", "gbrp16le",
+}  # fmt: skip
+
+
+def _compare_format(name: str) -> str:
+    """The pixel format frames are compared in: the reference's own when the filters take it,
+    else planar RGB for RGB and palette formats (exact), gray for gray, else Y'CbCr 4:4:4."""
+    if name in _FILTER_FORMATS:
+        return name
+    from vidlab.io.colors import bit_depth, is_rgb_format
+
+    deep = bit_depth(name) > 8
+    fmt = av.VideoFormat(name)
+    if name == "pal8" or is_rgb_format(name):
+        return "gbrp16le" if deep else "gbrp"
+    if len([c for c in fmt.components if not c.is_alpha]) == 1:
+        return "gray16le" if deep else "gray"
+    if fmt.chroma_width(64) == 32 and fmt.chroma_height(64) == 32:
+        return "yuv420p10le" if deep else "yuv420p"
+    return "yuv444p16le" if deep else "yuv444p"
+
+
+def _format_bits(name: str) -> int:
+    from vidlab.io.colors import bit_depth
+
+    return bit_depth(name)
 
 
 # -- alignment ------------------------------------------------------------------------------------
@@ -239,14 +336,12 @@ def _run_filters(
         _raise_stage_error(stages)
         raise MediaError("no frames decoded", reference if first_ref is None else distorted)
 
+    fmt = _compare_format(first_ref.format.name)
+    cap = psnr_cap(_format_bits(fmt))
     graph = Graph()
     graph.threads = 1  # the two decoders already keep the cores busy; slices would only contend
-    src_d = graph.add_buffer(
-        width=first_ref.width, height=first_ref.height, format=first_ref.format.name, time_base=_PAIR_TB
-    )
-    src_r = graph.add_buffer(
-        width=first_ref.width, height=first_ref.height, format=first_ref.format.name, time_base=_PAIR_TB
-    )
+    src_d = graph.add_buffer(width=first_ref.width, height=first_ref.height, format=fmt, time_base=_PAIR_TB)
+    src_r = graph.add_buffer(width=first_ref.width, height=first_ref.height, format=fmt, time_base=_PAIR_TB)
     node = src_d
     filters = [name for name, on in (("psnr", want_psnr), ("ssim", want_ssim)) if on]
     ref_out = src_r
@@ -275,14 +370,15 @@ def _run_filters(
             n = len(psnr_rows or ssim_rows) + 1
             meta = out.metadata
             if want_psnr:
-                psnr_rows.append({"n": n, **{v: float(meta[k]) for k, v in _PSNR_KEYS.items()}})
+                psnr_rows.append({"n": n, **psnr_values(meta, cap)})
             if want_ssim:
-                ssim_rows.append({"n": n, **{v: float(meta[k]) for k, v in _SSIM_KEYS.items()}})
+                ssim_rows.append({"n": n, **ssim_values(meta)})
 
     pairs = zip(_chain(first_ref, ref_frames), _chain(first_dist, dist_frames), strict=False)
     size = (first_ref.width, first_ref.height)
-    fmt = first_ref.format.name
     for i, (fr, fd) in enumerate(pairs):
+        if fr.format.name != fmt:
+            fr = fr.reformat(format=fmt)  # palette or packed RGB to planar: exact
         if (fd.width, fd.height) != size or fd.format.name != fmt:
             # swscale's bicubic, as the ffmpeg CLI's scale filter does by default (measured equal).
             fd = fd.reformat(width=size[0], height=size[1], format=fmt, interpolation="BICUBIC")
@@ -331,7 +427,7 @@ def _vmaf(
             if ((al.dist.width, al.dist.height) != (al.ref.width, al.ref.height))
             else ""
         )
-        fmt = al.ref.pix_fmt
+        fmt = _compare_format(al.ref.pix_fmt)
         filters = [f for f, on in (("psnr", psnr), ("ssim", ssim)) if on]
         refs = [f"[r{i}]" for i in range(len(filters) + 1)]
         chain, node = [], "[d]"
@@ -367,8 +463,9 @@ def _vmaf(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     vmaf_rows = [{"n": f["frameNum"] + 1, **f["metrics"]} for f in frames]
-    psnr_rows = [{"n": i, **{v: float(b[k]) for k, v in _PSNR_KEYS.items()}} for i, b in enumerate(blocks, 1)]
-    ssim_rows = [{"n": i, **{v: float(b[k]) for k, v in _SSIM_KEYS.items()}} for i, b in enumerate(blocks, 1)]
+    cap = psnr_cap(_format_bits(fmt))
+    psnr_rows = [{"n": i, **psnr_values(b, cap)} for i, b in enumerate(blocks, 1)] if psnr else []
+    ssim_rows = [{"n": i, **ssim_values(b)} for i, b in enumerate(blocks, 1)] if ssim else []
     if filters and len(blocks) < len(frames):
         raise MediaError(f"read {len(blocks)} frames of metrics, expected {len(frames)}", distorted)
     return vmaf_rows, psnr_rows if psnr else [], ssim_rows if ssim else []
@@ -408,6 +505,8 @@ def quality(
     al = align(ref, dist, offset, max_frames)
     threads = threads or os.cpu_count() or 1
     report = QualityReport(ref, dist, offset)
+    if psnr:
+        report.psnr_max = psnr_cap(_format_bits(_compare_format(al.ref.pix_fmt)))
     if vmaf:  # one ffmpeg pass for everything
         report.vmaf, report.psnr, report.ssim = _vmaf(al, ref, dist, threads, psnr, ssim)
     elif psnr or ssim:

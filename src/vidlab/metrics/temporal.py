@@ -60,7 +60,8 @@ def temporal_instability(
 ) -> TemporalInstability:
     """Warp error of ``outputs`` (RGB uint8) along the flow of ``inputs`` (same sizes, in order),
     in code values averaged over channels. Flow is DIS at full resolution, which is also why this
-    is a measurement and not something to run per frame in a pipeline."""
+    is a measurement and not something to run per frame in a pipeline. Frames too small for flow
+    (under ``vision.flow.MIN_FLOW_SIZE`` pixels a side) are compared in place (zero flow)."""
     estimator = flow.dis(preset)
     per_frame: list[float] = []
     coverage: list[float] = []

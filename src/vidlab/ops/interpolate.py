@@ -127,8 +127,9 @@ class FlowPair:
         self.a, self.b = a, b
         g0 = flow.gray(a, self.flow_width)
         g1 = flow.gray(b, self.flow_width)
-        fwd = self._pool.submit(self._dis[0].calc, g0, g1, None)
-        f10 = self._dis[1].calc(g1, g0, None)
+        # (frames below DIS's minimum size get zero flow: the pair is blended in place)
+        fwd = self._pool.submit(flow.calc, self._dis[0], g0, g1)
+        f10 = flow.calc(self._dis[1], g1, g0)
         f01 = fwd.result()
         self.g0, self.g1, self.f01, self.f10 = g0, g1, f01, f10
         self.e0 = _round_trip(f01, f10)  # on frame 0: large where frame 0's pixel is hidden in 1

@@ -32,7 +32,8 @@ class FlowStabilize(TemporalOp):
     stylized pictures, at ``flow_width`` pixels wide. A pixel takes ``strength`` of the warped
     previous output only where the forward and backward flows agree (no occlusion) and the
     warped input matches the current input (no lighting change or flow failure); elsewhere, and
-    on the first frame of a shot, the current stylized frame passes through.
+    on the first frame of a shot, the current stylized frame passes through. Frames too small
+    for optical flow (under ``vision.flow.MIN_FLOW_SIZE`` pixels a side) pass through as well.
     """
 
     name: ClassVar[str] = "flow_stabilize"
@@ -82,6 +83,7 @@ class FlowStabilize(TemporalOp):
                 or prev_gray is None
                 or prev_gray.shape != cur_gray.shape
                 or prev_out.shape != image.shape
+                or flow.too_small(cur_gray)  # no flow to follow: no stabilization
             ):
                 out = image
             else:

@@ -15,7 +15,7 @@ import yaml
 from vidlab.core.errors import RecipeError, UsageError
 from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
-from vidlab.ops.base import Op, Resources
+from vidlab.ops.base import Op, Resources, SpatialOp
 from vidlab.ops.registry import get_op
 
 RECIPE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -26,6 +26,14 @@ class Recipe:
     """An immutable, validated chain of ops."""
 
     ops: tuple[Op, ...]
+
+    def __post_init__(self) -> None:
+        temporal = sum(not _is_spatial(op) for op in self.ops)
+        if temporal > MAX_TEMPORAL_OPS:
+            raise RecipeError(
+                f"a recipe holds at most {MAX_TEMPORAL_OPS} temporal ops (this one has {temporal}); "
+                "spatial ops are not limited"
+            )
 
     # -- construction --------------------------------------------------------------------------
 
@@ -187,10 +195,83 @@ class Recipe:
         return sum(op.postroll() for op in self.ops)
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        """The frames through every op, without one nested generator per op: each run of
+        consecutive spatial ops is driven frame by frame in one loop (:func:`_spatial_run`), and
+        only temporal ops chain generators, so a recipe of thousands of ops does not recurse."""
         stream = frames
+        run: list[Op] = []
         for op in self.ops:
+            if _is_spatial(op):
+                run.append(op)
+                continue
+            if run:
+                stream = _spatial_run(tuple(run), stream)
+                run = []
             stream = op.process(stream)
+        if run:
+            stream = _spatial_run(tuple(run), stream)
         return stream
+
+
+#: Temporal ops chain generators (each may hold frames back), so their number is bounded.
+MAX_TEMPORAL_OPS = 200
+
+
+def _is_spatial(op: Op) -> bool:
+    """A spatial op maps each frame to one frame on its own: it can run in a flat loop."""
+    return isinstance(op, SpatialOp) and op.kind == "spatial"
+
+
+class _Feed:
+    """The input of one spatial op's :meth:`~vidlab.ops.base.Op.process` generator, handed one
+    frame at a time: the op maps each frame to one, so it never reads ahead."""
+
+    __slots__ = ("done", "frame", "op")
+
+    def __init__(self, op: Op) -> None:
+        self.frame: Frame | None = None
+        self.done = False
+        self.op = op
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> Frame:
+        frame, self.frame = self.frame, None
+        if frame is None:
+            if self.done:
+                raise StopIteration
+            raise RuntimeError(f"spatial op '{self.op.name}' read past the frame it was given")
+        return frame
+
+
+def _spatial_run(ops: tuple[Op, ...], frames: Iterator[Frame]) -> Iterator[Frame]:
+    """Consecutive spatial ops over ``frames``, one frame through all of them at a time. Each op
+    still runs its own ``process`` generator (per-stream state such as a keyer's colour stays),
+    fed one frame before each pull; the generators sit side by side, not inside each other."""
+    feeds = [_Feed(op) for op in ops]
+    gens = [op.process(feed) for op, feed in zip(ops, feeds, strict=True)]
+    try:
+        for frame in frames:
+            for feed, gen in zip(feeds, gens, strict=True):
+                feed.frame = frame
+                frame = next(gen)
+            yield frame
+        # end of stream: let each generator finish (its finally blocks), in order
+        for i, (feed, gen) in enumerate(zip(feeds, gens, strict=True)):
+            feed.done = True
+            for extra in gen:  # a spatial op emits nothing here; pass anything on regardless
+                yield from _spatial_tail(feeds[i + 1 :], gens[i + 1 :], extra)
+    finally:
+        for gen in gens:
+            gen.close()
+
+
+def _spatial_tail(feeds: list[_Feed], gens: list[Iterator[Frame]], frame: Frame) -> Iterator[Frame]:
+    for feed, gen in zip(feeds, gens, strict=True):
+        feed.frame = frame
+        frame = next(gen)
+    yield frame
 
 
 def _produced(op: Op, info: VideoInfo) -> VideoInfo:

@@ -1,5 +1,11 @@
 """Dense optical flow helpers (OpenCV DIS) shared by temporal ops and metrics: estimate at a
-working resolution, scale to the frame, warp, and find where forward and backward flow agree."""
+working resolution, scale to the frame, warp, and find where forward and backward flow agree.
+
+DIS needs pictures of at least :data:`MIN_FLOW_SIZE` pixels each way (OpenCV refuses smaller
+ones). Below that, :func:`calc` reports zero flow (no motion is measurable in a handful of
+pixels): the flow is skipped, not an error. Users decide what zero flow means for them
+(:func:`too_small`): ``flow_stabilize`` passes such frames through, ``interpolate`` blends them
+and the instability metric compares them in place."""
 
 from __future__ import annotations
 
@@ -14,6 +20,23 @@ _PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
 PRESETS = tuple(_PRESETS)
+#: Smallest width and height DIS estimates flow at (OpenCV's limit, with a margin for its
+#: patch size); smaller pictures get zero flow.
+MIN_FLOW_SIZE = 12
+
+
+def too_small(image: np.ndarray) -> bool:
+    """Whether ``image`` is below the size DIS can measure flow at (see the module)."""
+    h, w = image.shape[:2]
+    return h < MIN_FLOW_SIZE or w < MIN_FLOW_SIZE
+
+
+def calc(estimator: cv2.DISOpticalFlow, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Flow from gray ``a`` to gray ``b`` (``H x W x 2`` float32); zero flow for pictures below
+    :data:`MIN_FLOW_SIZE`, which DIS cannot measure."""
+    if too_small(a):
+        return np.zeros((*a.shape[:2], 2), np.float32)
+    return estimator.calc(a, b, None)
 
 
 def dis(preset: str = "fast") -> cv2.DISOpticalFlow:
@@ -26,7 +49,7 @@ def gray(image: np.ndarray, width: int | None = None) -> np.ndarray:
     g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     h, w = g.shape
     if width and w > width:
-        g = cv2.resize(g, (width, max(8, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        g = cv2.resize(g, (width, max(MIN_FLOW_SIZE, round(h * width / w))), interpolation=cv2.INTER_AREA)
     return g
 
 
@@ -70,5 +93,5 @@ def flow_pair(
     prev: np.ndarray, cur: np.ndarray, estimator: cv2.DISOpticalFlow
 ) -> tuple[np.ndarray, np.ndarray]:
     """(backward, forward) flow between two gray frames: backward maps ``cur`` pixels into
-    ``prev``, forward maps ``prev`` pixels into ``cur``."""
-    return estimator.calc(cur, prev, None), estimator.calc(prev, cur, None)
+    ``prev``, forward maps ``prev`` pixels into ``cur``. Zero flow below :data:`MIN_FLOW_SIZE`."""
+    return calc(estimator, cur, prev), calc(estimator, prev, cur)

@@ -17,7 +17,7 @@ import sys
 
 import typer
 
-from vidlab.cli.common import CLICK_ERROR, app, click_message, user_message
+from vidlab.cli.common import CLICK_ERROR, app, click_message, invoked_command, user_message
 from vidlab.core.errors import VidlabError
 from vidlab.core.events import Cancelled
 
@@ -54,7 +54,7 @@ def main() -> None:
             print(f"vidlab: {exc.reason}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except VidlabError as exc:
-        print(f"vidlab: error: {user_message(exc)}", file=sys.stderr)
+        print(f"vidlab: error: {user_message(exc, invoked_command(sys.argv))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("vidlab: interrupted", file=sys.stderr)

@@ -166,17 +166,33 @@ FLAG_NAMES = {
 }
 
 
-def flag(param: str) -> str:
+#: Commands whose flag for a parameter differs from the rule: only `run` calls the encoder's
+#: preset `--preset` (elsewhere `--preset` is the style level, and the encoder's is
+#: `--encoder-preset`).
+COMMAND_FLAG_NAMES = {"run": {"preset": "--preset"}}
+_DEFAULT_COMMAND_FLAGS = {"preset": "--encoder-preset"}
+
+
+def flag(param: str, command: str | None = None) -> str:
     """The CLI flag for a library parameter name (``chunk_seconds`` -> ``--chunk-seconds``)."""
+    special = COMMAND_FLAG_NAMES.get(command or "", _DEFAULT_COMMAND_FLAGS)
+    if param in special:
+        return special[param]
     return FLAG_NAMES.get(param, "--" + param.replace("_", "-"))
 
 
-def user_message(exc: VidlabError) -> str:
-    """The error's line as the CLI shows it: the parameters it names become flags."""
+def user_message(exc: VidlabError, command: str | None = None) -> str:
+    """The error's line as the CLI shows it: the parameters it names become the flags of
+    ``command`` (the subcommand that ran)."""
     message = exc.message
     for name in exc.params:
-        message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag(name), message, count=1)
+        message = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag(name, command), message, count=1)
     return f"{exc.path}: {message}" if exc.path else message
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is not an option)."""
+    return next((a for a in argv[1:] if not a.startswith("-")), None)
 
 
 #: Click's exception base (typer ships its own copy of click, so it is taken from typer's).

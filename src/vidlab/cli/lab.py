@@ -50,13 +50,19 @@ def metrics_cmd(
     The distorted video is scaled to the reference's size when they differ. Pooled over frames
     as mean, harmonic mean, min, max and 5th percentile."""
     from vidlab.core.fsutil import write_atomic
+    from vidlab.io.writer import check_writable_file
     from vidlab.metrics.quality import quality
 
     if max_frames is not None and max_frames < 1:
         raise typer.BadParameter("must be >= 1", param_hint="--max-frames")
+    if csv_file is not None:
+        check_writable_file(csv_file)  # before measuring: a bad path fails in one line, at once
     report = quality(reference, distorted, vmaf=vmaf, extra=extra, offset=offset, max_frames=max_frames)
     if csv_file is not None:
-        write_atomic(csv_file, report.to_csv().encode())
+        try:
+            write_atomic(csv_file, report.to_csv().encode())
+        except OSError as exc:
+            raise UsageError(f"cannot write the CSV file ({exc.strerror or exc})", csv_file) from None
     if as_json:
         print(report.to_json())
         return

@@ -54,6 +54,18 @@ def _styles(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _output_folder(folder: Path) -> Path:
+    """Make the folder the outputs go into, or refuse in one line: an existing file, or a folder
+    that cannot be created."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError("output must be a folder, but this is a file", folder, param="output")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder ({exc.strerror or exc})", folder) from None
+    return folder
+
+
 # The encoders each output container holds (None: every one vidlab drives).
 _HOLDS: dict[str, tuple[str, ...] | None] = {
     ".mp4": ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc"),
@@ -120,7 +132,7 @@ def stylize_cmd(
         if not path.is_file():
             raise UsageError("not a file" if path.exists() else "input not found", path)
         probe(path, count_frames=False)
-    outdir.mkdir(parents=True, exist_ok=True)
+    _output_folder(outdir)
     settings = EncodeSettings(
         codec=codec or "libx264", crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
     )
@@ -161,7 +173,7 @@ def preview_cmd(
     length = parse_time_option(duration, "--duration")
     if not length:
         raise typer.BadParameter("must be > 0", param_hint="--duration")
-    outdir.mkdir(parents=True, exist_ok=True)
+    _output_folder(outdir)
     stem = f"{input.stem}.{names[0]}"
     with ctrl_c_cancels() as token, progress_bar(not quiet, f"preview {names[0]}") as draw:
         res = make_preview(

@@ -21,7 +21,6 @@ import errno
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
@@ -34,6 +33,7 @@ from av.video.reformatter import ColorRange
 
 from vidlab.core.errors import MediaError, UsageError, VidlabError
 from vidlab.core.frame import Frame
+from vidlab.core.fsutil import hold, open_held, release, remove_stale_temps, temp_path
 from vidlab.io.alpha import alpha_u8, set_alpha
 from vidlab.io.codecs import EncodeSettings, ResolvedEncode, canonical_codec, resolve
 from vidlab.io.colors import ColorInfo, ThreadReformatters, is_rgb_format, sws_matrix, sws_range
@@ -102,19 +102,26 @@ def write_error(exc: BaseException, path: Path, doing: str = "encoding") -> Vidl
 
 class OutputFile:
     """An output container written under a temporary name in the same folder and renamed into
-    place by :meth:`commit`; :meth:`abort` removes it. The final path is never half-written."""
+    place by :meth:`commit`; :meth:`abort` removes it. The final path is never half-written.
+
+    The temporary name carries the writer's pid and the file stays locked while it is written
+    (see :mod:`vidlab.core.fsutil`), so a new output for the same path first removes what a
+    killed run left (``.NAME.<pid>.<hex>.partial.EXT``) and leaves a live run's alone."""
 
     def __init__(self, path: Path) -> None:
         check_output_path(path)
         self.path = path
-        self.tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial{path.suffix}")
+        folder = path.parent
+        remove_stale_temps(folder, f".{path.stem}", path.suffix)
+        self.tmp = temp_path(folder, f".{path.stem}", path.suffix)
         self.closed = False
+        self._lock: int | None = None
         try:
             # Create the file now so an unwritable place fails before any decoding starts.
-            with open(self.tmp, "xb"):
-                pass
+            self._lock = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise UsageError(f"cannot create output ({exc.strerror or exc})", path) from None
+        hold(self._lock)
         try:
             self.container: av.container.OutputContainer = av.open(
                 str(self.tmp), "w", container_options=muxer_options(path)
@@ -135,6 +142,8 @@ class OutputFile:
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
             raise write_error(exc, self.path, "writing") from None
+        release(self._lock)
+        self._lock = None
         return self.path
 
     def abort(self) -> None:
@@ -147,25 +156,32 @@ class OutputFile:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink(missing_ok=True)
+        release(self._lock)
+        self._lock = None
 
 
 class SequenceOutput:
     """An image sequence (``path`` is its frame-number pattern) written into a hidden folder
     beside it; :meth:`commit` moves the frames into place, first removing the older files that
     match the same pattern, so the folder then holds exactly the new sequence and never a half
-    one. :meth:`abort` removes the hidden folder and leaves the folder as it was."""
+    one. :meth:`abort` removes the hidden folder and leaves the folder as it was. Like
+    :class:`OutputFile`, the hidden folder names its writer's pid and stays locked while it is
+    written, so a killed run's folder is removed by the next run and a live one's is kept."""
 
     def __init__(self, path: Path) -> None:
         check_output_path(path)
         self.path = path
         self.folder = path.parent if str(path.parent) else Path(".")
         stem = path.stem.replace("%", "")
-        self.tmp = self.folder / f".{stem}.{uuid.uuid4().hex[:8]}.partial"
+        remove_stale_temps(self.folder, f".{stem}")
+        self.tmp = temp_path(self.folder, f".{stem}")
         self.closed = False
+        self._lock: int | None = None
         try:
             self.tmp.mkdir()
         except OSError as exc:
             raise UsageError(f"cannot create output ({exc.strerror or exc})", path) from None
+        self._lock = open_held(self.tmp)
         try:
             self.container: av.container.OutputContainer = av.open(
                 str(self.tmp / path.name), "w", format="image2"
@@ -204,6 +220,8 @@ class SequenceOutput:
 
     def discard(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
+        release(self._lock)
+        self._lock = None
 
 
 def open_output(path: Path) -> OutputFile | SequenceOutput:

@@ -347,20 +347,33 @@ def run_job(
 
     job_dir = opts.job_dir or default_job_dir(dst)
     explicit_dir = opts.job_dir is not None
+    # What this run creates, removed again if it is refused before any work.
+    made_dirs = _missing_dirs(job_dir / "chunks")
+    made_lock = not (job_dir / "lock").exists()
     try:
         (job_dir / "chunks").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create the job directory ({exc.strerror or exc})", job_dir) from None
     lock = _Lock(job_dir)
+    started = False  # whether any work (or any change to the job's state) has begun
     try:
-        manifest = _load_or_plan(job_dir, spec, info, index, opts, first, last, dst)
+        manifest, up_to_date = _load_or_plan(job_dir, spec, info, index, opts, first, last, dst)
         chunks = manifest["chunks"]
+        if up_to_date:
+            made = sum(c["frames"] for c in chunks)
+            return RunResult(
+                input=src, output=dst, recipe=spec.recipe, frames=made, seconds=0.0, fps=0.0,
+                source=info, target=target, mode="chunked",
+            )  # fmt: skip
         pending = [c for c in chunks if c["state"] != "done"]
         todo_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in pending)
         total_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in chunks)
         out_est = estimate_bytes(target, spec.settings, total_frames)
         preflight(job_dir, dst, estimate_bytes(target, spec.settings, todo_frames), out_est)
 
+        started = True
+        manifest.pop("output_file", None)
+        manifest.pop("segments_kept", None)
         t0 = time.perf_counter()
         done_before = total_frames - todo_frames
         manifest["status"] = "running"
@@ -462,11 +475,22 @@ def run_job(
         manifest["status"] = "done"
         manifest["updated"] = time.time()
         manifest.pop("error", None)
+        # What was written, so a rerun can tell the job is done (the output is still this file)
+        # from one whose output was deleted or changed since; and whether segments remain.
+        st = dst.stat()
+        manifest["output_file"] = {
+            "bytes": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": sha256_file(dst),
+        }
+        manifest["segments_kept"] = opts.keep_chunks
         write_json_atomic(job_dir / MANIFEST, manifest)
         elapsed = time.perf_counter() - t0
         meter.done = made
     finally:
         lock.release()
+        if not started:
+            _remove_unused_job_dir(job_dir, made_dirs, made_lock)
     if not opts.keep_chunks:
         if explicit_dir:
             shutil.rmtree(job_dir / "chunks", ignore_errors=True)
@@ -486,6 +510,48 @@ def run_job(
     )
 
 
+def _missing_dirs(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing: list[Path] = []
+    d = folder
+    while not d.exists() and d != d.parent:
+        missing.append(d)
+        d = d.parent
+    return missing
+
+
+def _remove_unused_job_dir(job_dir: Path, made_dirs: list[Path], made_lock: bool) -> None:
+    """Undo what a run refused before any work created: its lock file and the folders it made
+    (``chunks/``, the job folder, missing parents), deepest first. Only empty folders are
+    removed, so a folder that existed before, or that holds a manifest or segments, stays."""
+    if made_lock:
+        with contextlib.suppress(OSError):
+            (job_dir / "lock").unlink()
+    for d in made_dirs:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+def _output_change(record: dict[str, Any] | None, dst: Path) -> str | None:
+    """None when ``dst`` is still the file a finished job wrote (``record``: its size and hash);
+    else how it differs, for the one line saying why the job is redone."""
+    if record is None:
+        return "was not recorded when this job finished (an older vidlab ran it)"
+    try:
+        size = dst.stat().st_size
+    except OSError:
+        return "was deleted since this job finished"
+    if size != record.get("bytes"):
+        return "changed since this job finished (its size differs)"
+    try:
+        same = sha256_file(dst) == record.get("sha256")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None if same else "changed since this job finished (its content differs)"
+
+
 def _window(index: FrameIndex, first: int, last: int) -> tuple[Fraction, Fraction | None]:
     return index.pts[first], index.pts[last] if last < len(index) else None
 
@@ -499,11 +565,26 @@ def _load_or_plan(
     first: int,
     last: int,
     dst: Path,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """The job's manifest: the old one (its chunks verified) or a fresh plan; and whether the
+    job is already done (it finished and its output is unchanged), with nothing to redo."""
     identity = input_identity(spec.input)
     old = read_manifest(job_dir)
     if old is not None:
         _check_same_job(job_dir, old, identity, spec, dst)
+        if old.get("status") == "done":
+            why = _output_change(old.get("output_file"), dst)
+            if why is None:
+                log.info("%s: this job already finished and %s is unchanged; nothing to redo", job_dir, dst)
+                return old, True
+            segments = [job_dir / e["segment"] for e in old["chunks"]]
+            if not old.get("segments_kept", True) or not any(p.exists() for p in segments):
+                # Success removed the segments: nothing to verify, one line instead of one per chunk.
+                log.warning("%s: the output %s; redoing the job (its segments were not kept)", dst, why)
+                for entry in old["chunks"]:
+                    entry.update(state="pending", frames=None, bytes=None, sha256=None)
+                return old, False
+            log.warning("%s: the output %s; rebuilding it from the kept segments", dst, why)
         kept = 0
         for entry in old["chunks"]:
             if entry["state"] == "done":
@@ -517,7 +598,7 @@ def _load_or_plan(
                 )
             entry.update(state="pending", frames=None, bytes=None, sha256=None)
         log.info("%s: resuming, %d of %d chunks verified", job_dir, kept, len(old["chunks"]))
-        return old
+        return old, False
     # A fresh plan: whatever is in chunks/ is stale and never trusted.
     for stale in (job_dir / "chunks").iterdir():
         with contextlib.suppress(OSError):
@@ -547,7 +628,7 @@ def _load_or_plan(
                 "sha256": None,
             }
         )
-    return {
+    plan = {
         "format": FORMAT,
         "created": time.time(),
         "updated": time.time(),
@@ -562,6 +643,7 @@ def _load_or_plan(
         },
         "chunks": entries,
     }
+    return plan, False
 
 
 def _check_same_job(

@@ -146,12 +146,20 @@ def _chroma(pix_fmt: str) -> tuple[int, int]:
     return ((64 // fmt.chroma_width(64)).bit_length() - 1, (64 // fmt.chroma_height(64)).bit_length() - 1)
 
 
-def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str, alpha: bool = False) -> str:
+def choose_pix_fmt(
+    codec: str,
+    requested: str | None,
+    source_pix_fmt: str,
+    alpha: bool = False,
+    path: str | os.PathLike[str] | None = None,
+) -> str:
     """The requested format if the encoder takes it (8-bit RGB spelled either way), else the
     source's own format, else the closest one by bit depth and chroma subsampling. With
     ``alpha`` (and nothing requested) an alpha format: the source's own, else its twin with an
     alpha plane (yuv420p -> yuva420p, 8-bit RGB -> bgra), else the closest the encoder stores
-    alpha in; without it, never an alpha format unless one is requested."""
+    alpha in; without it, never an alpha format unless one is requested. A source format the
+    encoder cannot take gets the nearest one it can (see :func:`_closest_pix_fmt`), with one
+    warning (naming ``path``) when depth or chroma is lost, never a silent 8-bit."""
     supported = supported_pix_fmts(codec)
     if alpha and not requested:
         return _choose_alpha_pix_fmt(codec, source_pix_fmt, supported)
@@ -174,14 +182,38 @@ def choose_pix_fmt(codec: str, requested: str | None, source_pix_fmt: str, alpha
         )
     if source_pix_fmt in supported:
         return source_pix_fmt
+    chosen = _closest_pix_fmt(source_pix_fmt, supported)
+    depth, got = bit_depth(source_pix_fmt), bit_depth(chosen)
+    if got < depth or _chroma(chosen) != _chroma(source_pix_fmt):
+        key = (codec, source_pix_fmt, chosen)
+        if key not in _WARNED:  # once per process: a chunked run resolves once per chunk
+            _WARNED.add(key)
+            same_chroma = _chroma(chosen) == _chroma(source_pix_fmt)
+            what = f"{depth}-bit video" if same_chroma else source_pix_fmt
+            where = f"{path}: " if path else ""
+            log.warning("%s%s cannot store %s; writing %s", where, codec, what, chosen)
+    return chosen
+
+
+# (codec, source format, chosen format) already warned about in this process.
+_WARNED: set[tuple[str, str, str]] = set()
+
+
+def _closest_pix_fmt(source_pix_fmt: str, supported: list[str]) -> str:
+    """The encoder's Y'CbCr format nearest the source's: the same chroma subsampling at the
+    shallowest depth that holds every bit (9-bit into libx264: yuv420p10le), else the deepest
+    one there is (12-bit into libx264: yuv420p10le, never silently 8-bit); else 4:2:0 the same
+    way; else yuv420p."""
     depth, chroma = bit_depth(source_pix_fmt), _chroma(source_pix_fmt)
     yuv = [f for f in supported if not is_rgb_format(f) and not f.startswith(("yuvj", "nv", "p0", "gray"))]
-    for f in yuv:
-        if bit_depth(f) == depth and _chroma(f) == chroma:
-            return f
-    for f in yuv:
-        if bit_depth(f) == depth and f.startswith("yuv420"):
-            return f
+    yuv = [f for f in yuv if not format_has_alpha(f) and not f.endswith("be")]
+    for wanted in (chroma, (1, 1)):
+        fits = [f for f in yuv if _chroma(f) == wanted]
+        deep_enough = [f for f in fits if bit_depth(f) >= depth]
+        if deep_enough:
+            return min(deep_enough, key=bit_depth)
+        if fits:
+            return max(fits, key=bit_depth)
     return "yuv420p" if "yuv420p" in supported else supported[0]
 
 
@@ -266,7 +298,7 @@ def resolve(
         want_alpha = requested_alpha
     if want_alpha:
         check_alpha_output(codec, path)
-    pix_fmt = choose_pix_fmt(codec, settings.pix_fmt, source_pix_fmt, alpha=want_alpha)
+    pix_fmt = choose_pix_fmt(codec, settings.pix_fmt, source_pix_fmt, alpha=want_alpha, path=path)
     check_dimensions(pix_fmt, width, height)
     opts: dict[str, str] = dict(spec.extra)
     if want_alpha:

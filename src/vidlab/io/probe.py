@@ -70,6 +70,8 @@ class VideoInfo:
     bit_rate: int | None = None
     audio: tuple[AudioStreamInfo, ...] = ()
     has_alpha: bool = False
+    #: FFmpeg's ``AVFieldOrder`` tag: 0 unknown, 1 progressive, 2 tt, 3 bb, 4 tb, 5 bt.
+    field_order: int = 0
 
     @classmethod
     def constant_rate(
@@ -239,9 +241,13 @@ def probe(
         pts_list: list[int] = []
         if count_frames:
             header_frames = vs.frames or 0
+            present = 0  # every packet, those an edit list cuts away included
             try:
                 for pkt in container.demux(vs):
                     if pkt.size == 0:
+                        continue
+                    present += 1
+                    if not shown(pkt):
                         continue
                     if pkt.pts is not None:
                         pts_list.append(pkt.pts)
@@ -249,10 +255,9 @@ def probe(
                         pts_list.append(pkt.dts)
             except av.error.FFmpegError as exc:
                 raise MediaError(f"corrupt data while reading packets ({_reason(exc)})", p) from None
-            if header_frames and len(pts_list) < header_frames:
+            if header_frames and present < header_frames:
                 raise MediaError(
-                    f"truncated: the header lists {header_frames} frames "
-                    f"but only {len(pts_list)} are present",
+                    f"truncated: the header lists {header_frames} frames but only {present} are present",
                     p,
                 )
             if not pts_list:
@@ -261,6 +266,14 @@ def probe(
         # One decoded frame tells the truth about format, color tags and rotation.
         first = _decode_first(container, vs, p)
         return describe(container, vs, first, p, pts_list)
+
+
+def shown(pkt: av.Packet) -> bool:
+    """Whether a demuxed video packet is a frame a player shows. An MP4/MOV edit list that
+    trims the start (a stream copy cut with ``-ss``) keeps the packets from the keyframe before
+    the cut, which the decoder needs, flagged discard (``AV_PKT_FLAG_DISCARD``); the decoder
+    drops their frames, so they are not frames of the video."""
+    return not pkt.is_discard
 
 
 def _check_stream(vs: Any, path: str | os.PathLike[str]) -> None:
@@ -355,6 +368,7 @@ def describe(
         bit_rate=container.bit_rate or None,
         audio=audio,
         has_alpha=format_has_alpha(pix_fmt),
+        field_order=int(cc.field_order or 0),
     )
 
 

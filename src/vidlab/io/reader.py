@@ -7,6 +7,8 @@ image is converted exactly as for an opaque stream."""
 
 from __future__ import annotations
 
+import heapq
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -26,10 +28,69 @@ from vidlab.io.probe import VideoInfo, _reason, describe, is_image_sequence, ope
 
 _ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
 
+log = logging.getLogger(__name__)
+
 
 def _plane(plane: av.video.plane.VideoPlane, width: int, height: int) -> np.ndarray:
     """A view of one 8-bit plane without its line padding."""
     return np.frombuffer(plane, np.uint8).reshape(height, plane.line_size)[:, :width]
+
+
+#: How many decoded frames the reader holds to put their timestamps in order (see :func:`stamped`).
+REORDER_WINDOW = 4
+
+
+def stamped(
+    frames: Iterator[av.VideoFrame],
+    tb: Fraction,
+    step: Fraction,
+    origin: Fraction,
+    path: str | os.PathLike[str],
+) -> Iterator[tuple[av.VideoFrame, Fraction]]:
+    """The decoded frames with timestamps that always increase. Like FFmpeg's best-effort
+    timestamp, a frame's time starts from its own ``pts`` (its ``dts`` when it has none).
+
+    The decoder gives frames in display order, but a file with broken timestamps (an AVI with
+    DivX/XviD packed B-frames) hands some of them a neighbour's ``pts``. A display time is a
+    packet's timestamp, so the times of a few frames in a row are those frames' timestamps in
+    sorted order: the probe and :func:`vidlab.io.segments.index_frames` sort them the same way,
+    so counts, durations and chunk boundaries agree. A time that still does not increase (a
+    duplicate) or is missing is put one frame after the previous one, with one warning.
+    Each frame carries its time in ``opaque``, so the writer can tell the decoder's times from
+    an op's."""
+    pending: list[av.VideoFrame] = []
+    times: list[int] = []
+    last: Fraction | None = None
+    warned = False
+
+    def release() -> tuple[av.VideoFrame, Fraction]:
+        nonlocal last, warned
+        frame = pending.pop(0)
+        pts = Fraction(heapq.heappop(times)) * tb if times else None
+        if pts is None or (last is not None and pts <= last):
+            repaired = origin if last is None else last + step
+            if pts is not None and not warned:
+                log.warning(
+                    "%s: timestamp %s repeats or goes back; frames are re-timed on the %s fps grid",
+                    path,
+                    pts,
+                    1 / step,
+                )
+                warned = True
+            pts = repaired
+        last = pts
+        frame.opaque = pts
+        return frame, pts
+
+    for frame in frames:
+        ts = frame.pts if frame.pts is not None else frame.dts
+        if ts is not None:
+            heapq.heappush(times, ts)
+        pending.append(frame)
+        if len(pending) >= REORDER_WINDOW:
+            yield release()
+    while pending:
+        yield release()
 
 
 class VideoReader:
@@ -111,16 +172,9 @@ class VideoReader:
             step = 1 / self.info.fps
             index = self.first_index
             produced = 0
-            last_pts: Fraction | None = None
             try:
-                for frame in decode_frames(container, vs, self.threads):
-                    if frame.pts is not None:
-                        pts = Fraction(frame.pts) * tb
-                    elif last_pts is not None:
-                        pts = last_pts + step
-                    else:
-                        pts = begin
-                    last_pts = pts
+                frames = decode_frames(container, vs, self.threads)
+                for frame, pts in stamped(frames, tb, step, begin, self.path):
                     if pts < begin:
                         continue
                     if end is not None and pts >= end:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import av
 
 from vidlab.core.errors import MediaError, UsageError
 from vidlab.io.alpha import stream_alpha_tagged
-from vidlab.io.probe import VideoInfo, _first_video_stream, _reason, is_image_sequence, open_input
+from vidlab.io.probe import VideoInfo, _first_video_stream, _reason, is_image_sequence, open_input, shown
 from vidlab.io.writer import AudioCopier, OutputFile, write_error
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def index_frames(path: str | os.PathLike[str]) -> FrameIndex | None:
         keys: list[Fraction] = []
         try:
             for pkt in container.demux(vs):
-                if pkt.size == 0:
+                if pkt.size == 0 or not shown(pkt):
                     continue
                 if pkt.pts is None:
                     return None
@@ -135,10 +136,13 @@ def stitch(
     audio_from: str | os.PathLike[str] | None = None,
     audio_window: tuple[Fraction, Fraction | None] | None = None,
     time_offset: Fraction = Fraction(0),
+    copy_audio: bool = True,
 ) -> int:
     """Concatenate encoded segments (each ``(path, shift)``: its timestamps plus ``shift``
-    seconds are the output's) without re-encoding, copy the source's audio alongside, and
-    return the number of video packets written. Segments must share codec parameters.
+    seconds are the output's) without re-encoding, copy the source's audio, subtitles and
+    attachments alongside as the one-stream writer does (:class:`AudioCopier`; ``copy_audio=False``
+    leaves the audio out), and return the number of video packets written. Segments must
+    share codec parameters.
 
     Timestamps are kept as they are, negative ones included (the muxer options of
     :class:`OutputFile`), exactly as an unchunked run writes them; VP9's alpha (side data and
@@ -165,7 +169,9 @@ def stitch(
             ovs.set_display_rotation(info.rotation)
         first.close()
         if audio_from is not None:
-            audio = AudioCopier(Path(audio_from), out.container, audio_window, time_offset, out_path)
+            audio = AudioCopier(
+                Path(audio_from), out.container, audio_window, time_offset, out_path, audio=copy_audio
+            )
         last_dts: int | None = None
         for seg_path, shift in segments:
             seg = open_input(seg_path)
@@ -188,6 +194,12 @@ def stitch(
                         continue
                     if pkt.pts is not None:
                         pkt.pts += int(ticks)
+                    if pkt.dts is None and pkt.pts is not None and last_dts is not None:
+                        # Matroska stores no dts: a segment's first packets come without one, and
+                        # the muxer's guess may fall behind the previous segment's last dts.
+                        guess = math.ceil(Fraction(last_dts + 1) * Fraction(ovs.time_base) / tb)
+                        if guess <= pkt.pts:
+                            pkt.dts = guess
                     if pkt.dts is not None:
                         pkt.dts += int(ticks)
                         dts_out = round(Fraction(pkt.dts) * tb / Fraction(ovs.time_base))

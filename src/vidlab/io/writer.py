@@ -16,6 +16,7 @@ moved into place when complete (see :class:`SequenceOutput`)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import logging
@@ -229,13 +230,30 @@ def open_output(path: Path) -> OutputFile | SequenceOutput:
     return SequenceOutput(path) if is_image_sequence(path) else OutputFile(path)
 
 
+#: FFmpeg's names for the interlaced ``AVFieldOrder`` values.
+FIELD_ORDERS = {2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+
+
+def holds_field_order(path: Path) -> bool:
+    """Whether the container for ``path`` keeps a stream's field-order tag: Matroska's
+    FieldOrder does; MP4 and MOV take it from the (progressively re-encoded) bitstream, and
+    NUT, WebM and AVI have no place for it, as with ``ffmpeg -c:v libx264``."""
+    return path.suffix.lower() in (".mkv", ".mk3d")
+
+
 def is_mov_family(path: Path) -> bool:
     """MP4/MOV-style outputs (movenc): faststart, and edit lists that round a non-zero start."""
     return path.suffix.lower() in (".mp4", ".mov", ".m4v")
 
 
 class AudioCopier:
-    """Streams audio packets from the source into the output, shifted and trimmed, byte-exact."""
+    """Streams the source's audio and subtitle packets into the output, shifted and trimmed
+    the same way, byte-exact, and copies its attachments (Matroska fonts).
+
+    Audio the output container cannot hold is refused; subtitles in a codec it cannot hold
+    (mov_text into Matroska, SRT/ASS into MP4: converting is not vidlab's job) and attachments
+    anywhere but Matroska are left out with one warning naming the output and what is dropped.
+    ``audio=False`` copies only the subtitles and attachments."""
 
     def __init__(
         self,
@@ -244,24 +262,40 @@ class AudioCopier:
         window: tuple[Fraction, Fraction | None] | None,
         offset: Fraction,
         out_path: Path,
+        *,
+        audio: bool = True,
     ) -> None:
         self.src = open_input(source)
         self.streams = {}
         supported = output.supported_codecs
-        for a in self.src.streams.audio:
+        fmt = output.format.name
+        for a in self.src.streams.audio if audio else ():
             name = a.codec_context.name
             if supported and name not in supported:
                 self.src.close()
-                raise UsageError(
-                    f"the {output.format.name} container cannot hold {name} audio; use .mkv or .mov", out_path
-                )
+                raise UsageError(f"the {fmt} container cannot hold {name} audio; use .mkv or .mov", out_path)
             self.streams[a.index] = output.add_stream_from_template(a)
+        dropped: list[str] = []
+        for sub in self.src.streams.subtitles:
+            name = sub.codec_context.name
+            if supported and name not in supported:
+                dropped.append(f"{name} subtitles (stream {sub.index})")
+                continue
+            self.streams[sub.index] = output.add_stream_from_template(sub)
+        attachments = self.src.streams.attachments
+        if attachments and fmt == "matroska":
+            for att in attachments:
+                output.add_attachment(att.name, att.mimetype or "application/octet-stream", att.data)
+        elif attachments:
+            names = ", ".join(str(att.name) for att in attachments)
+            dropped.append(f"{len(attachments)} attachment{'s' if len(attachments) > 1 else ''} ({names})")
+        if dropped:
+            log.warning("%s: the %s container cannot hold %s; dropped", out_path, fmt, "; ".join(dropped))
         self.output = output
         self.window = window
         self.offset = offset
-        self._packets: Iterator[av.Packet] | None = (
-            self.src.demux(list(self.src.streams.audio)) if self.streams else None
-        )
+        copied = [s for s in self.src.streams if s.index in self.streams]
+        self._packets: Iterator[av.Packet] | None = self.src.demux(copied) if copied else None
         self._pending: av.Packet | None = None
 
     def mux_until(self, t: Fraction | None) -> None:
@@ -279,8 +313,10 @@ class AudioCopier:
                     return
                 except av.error.FFmpegError as exc:
                     raise MediaError(f"corrupt audio data ({_reason(exc)})", self.src.name) from None
-            if pkt.size == 0 or pkt.dts is None:
+            if pkt.size == 0 or (pkt.dts is None and pkt.pts is None):
                 continue
+            if pkt.dts is None:
+                pkt.dts = pkt.pts  # a subtitle packet may carry only its pts
             tb = Fraction(pkt.time_base)
             start = Fraction(pkt.pts if pkt.pts is not None else pkt.dts) * tb
             if t is not None and start - self.offset > t:
@@ -309,8 +345,9 @@ class VideoWriter:
     ``info`` is the output stream's description (usually the source's, changed by the recipe):
     size, fps, time base, SAR, rotation, color tags and the source pixel format, which is kept
     unless ``settings.pix_fmt`` says otherwise. ``time_offset`` is subtracted from every
-    timestamp (for ``--start``). Audio from ``audio_from`` within ``audio_window`` is copied
-    (an image sequence holds none). With ``info.has_alpha`` the frames' alpha planes are
+    timestamp (for ``--start``). Audio, subtitles and attachments from ``audio_from`` within
+    ``audio_window`` are copied (see :class:`AudioCopier`; ``copy_audio=False`` leaves the audio
+    out; an image sequence holds none). With ``info.has_alpha`` the frames' alpha planes are
     encoded too (see the module); an encoder or container that cannot store alpha is refused
     here, before any output is created.
     """
@@ -326,6 +363,7 @@ class VideoWriter:
         time_offset: Fraction = Fraction(0),
         convert_threads: int = 1,
         threads: int = 0,
+        copy_audio: bool = True,
     ) -> None:
         self.path = Path(path)
         check_output_path(self.path)
@@ -341,6 +379,7 @@ class VideoWriter:
         self.threads = threads
         self.frames_written = 0
         self._last_pts: int | None = None
+        self._origins: collections.deque[bool] = collections.deque()
         self.audio: AudioCopier | None = None
         self._reformatters = ThreadReformatters()
         self._opaque: np.ndarray | None = None
@@ -352,7 +391,14 @@ class VideoWriter:
         try:
             self._setup_video()
             self.audio = (
-                AudioCopier(Path(audio_from), self.container, audio_window, self.time_offset, self.path)
+                AudioCopier(
+                    Path(audio_from),
+                    self.container,
+                    audio_window,
+                    self.time_offset,
+                    self.path,
+                    audio=copy_audio,
+                )
                 if audio_from is not None
                 else None
             )
@@ -388,6 +434,15 @@ class VideoWriter:
         cc.color_range = int(self._range)
         if info.rotation:
             stream.set_display_rotation(info.rotation)
+        if info.field_order:
+            cc.field_order = info.field_order  # the interlacing tag, as ffmpeg carries it over
+            if info.field_order > 1 and not holds_field_order(self.path):
+                log.warning(
+                    "%s: the %s container cannot hold the field-order tag (interlaced %s); dropped",
+                    self.path,
+                    self.container.format.name,
+                    FIELD_ORDERS.get(info.field_order, info.field_order),
+                )
         if enc.bit_rate:
             cc.bit_rate = enc.bit_rate
         cc.thread_count = self.threads
@@ -407,6 +462,9 @@ class VideoWriter:
             out = self._from_rgb(frame)
         out.pts = round((frame.pts - self.time_offset) / self.time_base)
         out.time_base = self.time_base
+        # Whether this frame's time is the one the reader gave it (not an op's), for the error
+        # a non-increasing timestamp gets; frames are encoded in the order they are prepared.
+        self._origins.append(native is not None and native.opaque == frame.pts)
         return out
 
     def _takes_native(self, vf: av.VideoFrame, frame: Frame) -> bool:
@@ -469,10 +527,18 @@ class VideoWriter:
             raise VidlabError(f"cannot write alpha into {out.format.name}")
 
     def encode_frame(self, vframe: av.VideoFrame) -> None:
+        from_decoder = self._origins.popleft() if self._origins else True
         if self._last_pts is not None and vframe.pts <= self._last_pts:
-            raise VidlabError(
+            what = (
+                "the decoded frames' timestamps go backwards (broken timestamps in the source)"
+                if from_decoder
+                else "an op produced out-of-order frames"
+            )
+            error = MediaError if from_decoder else VidlabError
+            raise error(
                 f"non-increasing timestamp {vframe.pts} after {self._last_pts} "
-                f"(time base {self.time_base}); an op produced out-of-order frames"
+                f"(time base {self.time_base}) at frame {self.frames_written}; {what}",
+                self.path,
             )
         self._last_pts = vframe.pts
         try:

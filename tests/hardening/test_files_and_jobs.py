@@ -279,10 +279,10 @@ def test_cli_rerun_of_a_finished_job_says_so_without_warnings(chunky_mp4, tmp_pa
     args = ("run", chunky_mp4, "-o", tmp_path / "o.mp4", "-r", "identity", "--chunk-seconds", "1",
             "--workers", "1", "--job-dir", tmp_path / "job")  # fmt: skip
     assert run_cli(*args).returncode == 0
-    again = run_cli("-v", *args)
+    again = run_cli(*args)
     assert again.returncode == 0, again.stderr
-    assert "WARNING" not in again.stderr and "fails its hash" not in again.stderr
-    assert "already finished" in again.stderr and "wrote" in again.stdout
+    assert again.stderr == "" and again.stdout.strip().count("\n") == 0  # one line, no warnings
+    assert "is up to date: this job already finished" in again.stdout and "wrote" not in again.stdout
 
 
 # -- 4. stylize -o FILE ---------------------------------------------------------------------------

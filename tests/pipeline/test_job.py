@@ -182,7 +182,7 @@ def test_preflight_refuses_when_the_disk_is_short(chunky_mp4, tmp_path, monkeypa
     with pytest.raises(VidlabError, match="not enough free disk space"):
         run_job(*job(chunky_mp4, out, workers=1))
     assert not out.exists()
-    assert not list((tmp_path / ".o.mkv.vidlab-job" / "chunks").iterdir())
+    assert not (tmp_path / ".o.mkv.vidlab-job").exists()  # a refused job leaves no folder (issue 13)
 
 
 def test_cli_bad_job_input_gives_one_line(chunky_mp4, sample_mp4, tmp_path):

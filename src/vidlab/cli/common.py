@@ -296,7 +296,9 @@ def execute(
 
 
 def summary(result: RunResult, quiet: bool) -> None:
-    if not quiet:
+    if not quiet and result.note:
+        out.print(result.note, highlight=False)
+    elif not quiet:
         out.print(
             f"wrote {result.output} ({result.frames} frames in {result.seconds:.1f}s, {result.fps:.1f} fps)"
         )

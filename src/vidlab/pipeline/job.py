@@ -364,6 +364,7 @@ def run_job(
             return RunResult(
                 input=src, output=dst, recipe=spec.recipe, frames=made, seconds=0.0, fps=0.0,
                 source=info, target=target, mode="chunked",
+                note=f"{dst} is up to date: this job already finished and its output is unchanged",
             )  # fmt: skip
         pending = [c for c in chunks if c["state"] != "done"]
         todo_frames = sum(Chunk.from_dict(c["chunk"]).frames for c in pending)
@@ -464,7 +465,8 @@ def run_job(
             [(job_dir / c["segment"], Fraction(c["shift"])) for c in chunks],
             dst,
             target,
-            audio_from=src if spec.copy_audio and info.audio else None,
+            audio_from=src,  # subtitles and attachments too, even with copy_audio off
+            copy_audio=spec.copy_audio,
             audio_window=None if (first, last) == (0, len(index)) else _window(index, first, last),
             time_offset=run_offset,
         )

@@ -49,6 +49,7 @@ class RunResult:
     target: VideoInfo
     mode: str = "stream"
     states_opened: tuple[tuple[int, str], ...] = ()
+    note: str = ""  # one line on how the run went when it is not the usual (a finished job kept)
 
 
 class FrameSource:
@@ -118,7 +119,9 @@ def run_stream(
         dst,
         target,
         settings,
-        audio_from=src if copy_audio and info.audio and not live else None,
+        # Subtitles and attachments come along even without audio (or with copy_audio off).
+        audio_from=None if live else src,
+        copy_audio=copy_audio,
         audio_window=None if reader.whole_file else (reader.begin, reader.end),
         time_offset=reader.start,
     )

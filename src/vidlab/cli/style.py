@@ -132,6 +132,7 @@ def stylize_cmd(
         if not path.is_file():
             raise UsageError("not a file" if path.exists() else "input not found", path)
         probe(path, count_frames=False)
+    made_folder = not outdir.exists()
     _output_folder(outdir)
     settings = EncodeSettings(
         codec=codec or "libx264", crf=crf, bitrate_kbps=bitrate, preset=encoder_preset, pix_fmt=pix_fmt
@@ -146,7 +147,12 @@ def stylize_cmd(
                 out.print(line, highlight=False, markup=False)
             label = f"{path.stem} {name}"
             chosen = dataclasses.replace(settings, codec=encoder)
-            result = execute(path, target, recipe, chosen, options=options, quiet=quiet, label=label)
+            try:
+                result = execute(path, target, recipe, chosen, options=options, quiet=quiet, label=label)
+            except BaseException:
+                if made_folder and not any(outdir.iterdir()):
+                    outdir.rmdir()  # nothing was made: leave no empty folder behind
+                raise
             summary(result, quiet)
 
 

@@ -26,6 +26,14 @@ class VidlabError(Exception):
         self.params: tuple[str, ...] = (param,) if isinstance(param, str) else tuple(param or ())
         super().__init__(f"{self.path}: {message}" if self.path else message)
 
+    def set_path(self, path: str | os.PathLike[str]) -> None:
+        """Name the file the error is about (for an error raised where the file was unknown)."""
+        self.path = os.fspath(path)
+        self.args = (f"{self.path}: {self.message}",)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
     def __reduce__(self) -> tuple[object, ...]:  # survives pickling between processes
         return (_rebuild, (type(self), self.message, self.path, self.params))
 

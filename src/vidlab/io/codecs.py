@@ -232,13 +232,18 @@ def _choose_alpha_pix_fmt(codec: str, source_pix_fmt: str, supported: list[str])
     return allowed[0]
 
 
-def check_dimensions(pix_fmt: str, width: int, height: int) -> None:
-    """4:2:0 and 4:2:2 cannot hold odd sizes; refuse with the ways out rather than crop silently."""
+def check_dimensions(
+    pix_fmt: str, width: int, height: int, path: str | os.PathLike[str] | None = None
+) -> None:
+    """4:2:0 and 4:2:2 cannot hold odd sizes; refuse with the ways out rather than crop silently
+    (naming the output ``path`` when known)."""
     sub_w, sub_h = _chroma(pix_fmt)
     if width % (1 << sub_w) or height % (1 << sub_h):
         raise UsageError(
             f"frame size {width}x{height} is odd, and {pix_fmt} (chroma subsampled) cannot store it; "
-            f"use pix_fmt yuv444p, or add 'resize width=... height=...' with even values to the recipe",
+            f"use pix_fmt {'yuva444p' if format_has_alpha(pix_fmt) else 'yuv444p'}, or add "
+            "'resize width=... height=...' with even values to the recipe",
+            path,
             param="pix_fmt",
         )
 
@@ -299,7 +304,7 @@ def resolve(
     if want_alpha:
         check_alpha_output(codec, path)
     pix_fmt = choose_pix_fmt(codec, settings.pix_fmt, source_pix_fmt, alpha=want_alpha, path=path)
-    check_dimensions(pix_fmt, width, height)
+    check_dimensions(pix_fmt, width, height, path)
     opts: dict[str, str] = dict(spec.extra)
     if want_alpha:
         opts.update(spec.alpha_extra)

@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from itertools import pairwise
@@ -184,6 +185,12 @@ def open_input(path: str | os.PathLike[str], *, fps: Fraction | None = None) -> 
         raise UsageError(
             "is a directory, not a video file (a PNG sequence is named by a pattern such as "
             f"{p / '%05d.png'})",
+            p,
+        )
+    if stat.S_ISFIFO(p.stat().st_mode):
+        raise UsageError(
+            "is a named pipe: it is read as a live input, once, by vidlab run and vidlab interpolate "
+            "(which wait for a writer); other commands need a file",
             p,
         )
     if p.stat().st_size == 0:

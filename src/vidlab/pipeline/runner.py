@@ -18,7 +18,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from vidlab.core.errors import UsageError
+from vidlab.core.errors import UsageError, VidlabError
 from vidlab.core.events import CancelToken, EventBus, Meter
 from vidlab.core.frame import Frame
 from vidlab.core.stages import Stages
@@ -222,7 +222,11 @@ def stream(
         if writer is not None:
             writer.abort()
         if pipe.errors and not isinstance(pipe.errors[0], KeyboardInterrupt):
-            raise pipe.errors[0] from None
+            first = pipe.errors[0]
+            where = getattr(reader, "path", None)
+            if isinstance(first, VidlabError) and first.path is None and where is not None:
+                first.set_path(where)  # an op that failed on the input's frames: name the input
+            raise first from None
         raise
     finally:
         pipe.stop()

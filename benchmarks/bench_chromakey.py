@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_styles import op_fps
 from bench_transcode import OUT, machine
-from vidlab.core.frame import Frame
 from vidlab.io.ffmpeg import ffmpeg_exe
 from vidlab.io.reader import VideoReader
 from vidlab.io.samples import greenscreen
@@ -49,19 +49,6 @@ def clip(key: str, size: tuple[int, int], frames: int, seed: int) -> tuple[Path,
     print(f"generating {path.name} ...", flush=True)
     _, truth = greenscreen(path, frames=frames, size=size, key=key, crf=20, seed=seed)
     return path, [truth(i) for i in range(frames)]
-
-
-def op_fps(recipe: Recipe, frames: list[Frame], repeat: int) -> float:
-    """Best-of-``repeat`` frames per second of the recipe alone (after a warm-up)."""
-    for _ in recipe.process(iter(frames[:3])):
-        pass
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in recipe.process(iter(frames)):
-            pass
-        best = min(best, time.perf_counter() - t0)
-    return len(frames) / best
 
 
 def ffmpeg_seconds(src: Path, graph: str | None, repeat: int) -> float:

@@ -22,9 +22,6 @@ from vidlab.cli.common import (
     summary,
 )
 
-# Where an RGBA layer goes by default, by the output's extension.
-ALPHA_CODECS = {".mkv": "ffv1", ".nut": "ffv1", ".mov": "prores", ".webm": "vp9", ".png": "png"}
-
 
 @app.command("key")
 def key_cmd(
@@ -66,6 +63,7 @@ def key_cmd(
     screen level measured locally in every frame, with a tolerance and a softness ramp; spill
     is suppressed, and the matte can be choked and blurred. Give --color for a chunked run:
     `auto` picks the colour on each chunk's first frame."""
+    from vidlab.io.alpha import alpha_encoder_for
     from vidlab.io.codecs import EncodeSettings
     from vidlab.ops.key import ChromaKey
     from vidlab.pipeline.recipe import Recipe
@@ -74,7 +72,7 @@ def key_cmd(
         color=color, tolerance=tolerance, softness=softness, spill=spill, choke=choke, blur=blur,
         background=background or "",
     )  # fmt: skip
-    chosen = codec or ("libx264" if background else ALPHA_CODECS.get(output.suffix.lower(), "libx264"))
+    chosen = codec or ("libx264" if background else alpha_encoder_for(output) or "libx264")
     result = execute(
         input,
         output,

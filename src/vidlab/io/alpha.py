@@ -43,6 +43,15 @@ ALPHA_ENCODERS: dict[str, tuple[tuple[str, ...], tuple[str, ...] | None]] = {
     "png": ((".png",), ("rgba",)),
 }
 
+
+def alpha_encoder_for(path: str | os.PathLike[str]) -> str | None:
+    """The encoder an alpha output at ``path`` gets by default: the first of
+    :data:`ALPHA_ENCODERS` whose containers include its extension (None: no container here
+    holds alpha)."""
+    suffix = Path(path).suffix.lower()
+    return next((codec for codec, (containers, _) in ALPHA_ENCODERS.items() if suffix in containers), None)
+
+
 # Where each encoder's alpha can go, as refusals name it.
 _WAYS = {"ffv1": "ffv1 (.mkv)", "prores_ks": "prores (.mov)", "libvpx-vp9": "vp9 (.webm)"}
 

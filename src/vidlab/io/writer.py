@@ -101,7 +101,31 @@ def write_error(exc: BaseException, path: Path, doing: str = "encoding") -> Vidl
     return MediaError(f"{doing} failed ({_reason(exc)})", path)
 
 
-class OutputFile:
+class _TemporaryOutput:
+    """What :class:`OutputFile` and :class:`SequenceOutput` share: a muxer writing under a
+    locked temporary name, and :meth:`abort`, which closes it and removes what it wrote."""
+
+    container: av.container.OutputContainer
+    closed: bool
+    _lock: int | None
+
+    def abort(self) -> None:
+        if not self.closed:
+            with contextlib.suppress(Exception):
+                self.container.close()
+            self.closed = True
+        self.discard()
+
+    def discard(self) -> None:
+        self._remove_temporary()
+        release(self._lock)
+        self._lock = None
+
+    def _remove_temporary(self) -> None:
+        raise NotImplementedError
+
+
+class OutputFile(_TemporaryOutput):
     """An output container written under a temporary name in the same folder and renamed into
     place by :meth:`commit`; :meth:`abort` removes it. The final path is never half-written.
 
@@ -147,21 +171,12 @@ class OutputFile:
         self._lock = None
         return self.path
 
-    def abort(self) -> None:
-        if not self.closed:
-            with contextlib.suppress(Exception):
-                self.container.close()
-            self.closed = True
-        self.discard()
-
-    def discard(self) -> None:
+    def _remove_temporary(self) -> None:
         with contextlib.suppress(OSError):
             self.tmp.unlink(missing_ok=True)
-        release(self._lock)
-        self._lock = None
 
 
-class SequenceOutput:
+class SequenceOutput(_TemporaryOutput):
     """An image sequence (``path`` is its frame-number pattern) written into a hidden folder
     beside it; :meth:`commit` moves the frames into place, first removing the older files that
     match the same pattern, so the folder then holds exactly the new sequence and never a half
@@ -212,17 +227,8 @@ class SequenceOutput:
             raise
         return self.path
 
-    def abort(self) -> None:
-        if not self.closed:
-            with contextlib.suppress(Exception):
-                self.container.close()
-            self.closed = True
-        self.discard()
-
-    def discard(self) -> None:
+    def _remove_temporary(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
-        release(self._lock)
-        self._lock = None
 
 
 def open_output(path: Path) -> OutputFile | SequenceOutput:

@@ -160,16 +160,15 @@ def recipe_or_preset(text: str | Recipe) -> Recipe:
         return text
     word = text.strip()
     if _PRESET_NAME.match(word):
-        from vidlab.ops.registry import BUILTIN_OPS, get_op
-
         style = word.partition("/")[0]
-        is_op = word == style and (style in BUILTIN_OPS or _is_op(get_op, style))
-        if not is_op and any(p.style == style for p in all_presets()):
+        if (word != style or not _is_op(style)) and any(p.style == style for p in all_presets()):
             return find(word).recipe()
     return Recipe.parse(text)
 
 
-def _is_op(get_op: Any, name: str) -> bool:
+def _is_op(name: str) -> bool:
+    from vidlab.ops.registry import get_op
+
     try:
         get_op(name)
     except RecipeError:

@@ -14,7 +14,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	@touch $@
 
 $(VENV)/.test: pyproject.toml $(VENV)/.runtime
-	$(PIP) install -e '.[test,ray]'
+	$(PIP) install -e '.[test,ray,train]'
 	@touch $@
 
 demo: $(VENV)/.runtime

@@ -58,3 +58,11 @@ class MediaError(VidlabError):
 
 class RecipeError(UsageError):
     """A recipe names an unknown op or parameter, or a value outside its range."""
+
+
+class ModelError(MediaError):
+    """A model file is unreadable, corrupt, of the wrong layout or fails its hash check: exit 1."""
+
+
+class MissingDependencyError(UsageError):
+    """An optional dependency a feature needs is not installed (the message says which extra)."""

@@ -1,0 +1,69 @@
+"""The project's network architectures, built by name from a checkpoint's ``arch`` and
+``arch_config`` (so a checkpoint or an export needs no pickled code)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from vidlab.core.errors import ModelError
+from vidlab.ml.torchdep import require_torch
+
+torch, nn = require_torch()
+
+ARCHS: dict[str, Callable[..., Any]] = {}
+
+
+def register_arch(name: str) -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        ARCHS[name] = cls
+        return cls
+
+    return deco
+
+
+def build_model(arch: str, **config: Any) -> nn.Module:
+    """A new network of architecture ``arch`` with its keyword ``config`` (as in a checkpoint)."""
+    try:
+        cls = ARCHS[arch]
+    except KeyError:
+        raise ModelError(f"unknown architecture {arch!r} (known: {', '.join(sorted(ARCHS))})") from None
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise ModelError(f"architecture {arch!r} does not take {config}: {exc}") from None
+
+
+@register_arch("enhancer")
+class EnhancerNet(nn.Module):
+    """A compact, fully convolutional compression-artifact remover.
+
+    The RGB frame (N x 3 x H x W, 0..1) is folded ``factor`` x ``factor`` into channels
+    (pixel unshuffle), so the 3x3 convolutions see ``2 * factor`` more context per layer at a
+    quarter of the cost; ``layers`` hidden convolutions of ``channels`` predict a correction
+    that is unfolded and added to the input (a residual: at init the net is near identity).
+    H and W must be multiples of ``factor`` (tiling pads to :attr:`multiple`)."""
+
+    def __init__(self, channels: int = 32, layers: int = 5, factor: int = 2) -> None:
+        super().__init__()
+        if channels < 1 or layers < 0 or factor < 1:
+            raise ValueError("channels and factor must be >= 1 and layers >= 0")
+        self.factor = factor
+        folded = 3 * factor * factor
+        body: list[nn.Module] = [nn.Conv2d(folded, channels, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(layers):
+            body += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True)]
+        body.append(nn.Conv2d(channels, folded, 3, padding=1))
+        self.body = nn.Sequential(*body)
+        self.fold = nn.PixelUnshuffle(factor)
+        self.unfold = nn.PixelShuffle(factor)
+        nn.init.zeros_(self.body[-1].weight)  # start as the identity: the residual is 0
+        nn.init.zeros_(self.body[-1].bias)
+
+    @property
+    def multiple(self) -> int:
+        """H and W must be multiples of this."""
+        return self.factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.unfold(self.body(self.fold(x)))

@@ -1,0 +1,285 @@
+"""Model cards and the model registry: the models that ship inside the package (each
+``vidlab/data/models/NAME.json`` card beside its ``NAME.onnx``) and the user's own, registered
+by path in ``vidlab_home()/models.json`` with their sha256, so a changed file is caught."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vidlab.core.errors import ModelError, UsageError
+from vidlab.core.fsutil import write_atomic
+from vidlab.ml.session import Session, sha256_file
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ModelCard",
+    "add_model",
+    "builtin_models",
+    "get_model",
+    "list_models",
+    "model_path",
+    "resolve",
+    "sha256_file",
+    "user_index_path",
+    "user_models",
+    "verify",
+    "vidlab_home",
+]
+
+INDEX_FORMAT = "vidlab-models/1"
+
+DEFAULT_INPUTS: dict[str, Any] = {
+    "channels": 3,
+    "layout": "NCHW",
+    "dtype": "float32",
+    "range": "0..1",
+    "multiple": 16,
+}
+
+_REQUIRED = ("name", "task", "file", "sha256")
+
+
+def vidlab_home() -> Path:
+    """Where vidlab keeps user data: ``$VIDLAB_HOME``, else the platform's user data folder."""
+    env = os.environ.get("VIDLAB_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vidlab"))
+
+
+def user_index_path() -> Path:
+    """The user's model index, ``vidlab_home()/models.json``."""
+    return vidlab_home() / "models.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCard:
+    """What a model is, where its file is, what it expects, and how it was made.
+
+    ``file`` is relative to the card for a built-in model and absolute for a user model;
+    ``source`` is ``builtin`` or ``user`` (not stored in a card file)."""
+
+    name: str
+    task: str
+    file: str
+    sha256: str
+    inputs: dict[str, Any] = dataclasses.field(default_factory=lambda: dict(DEFAULT_INPUTS))
+    license: str = "unknown"
+    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    description: str = ""
+    version: str = "1"
+    source: str = dataclasses.field(default="user", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card's JSON form (without ``source``)."""
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(
+        cls, data: Any, where: str | os.PathLike[str] | None = None, source: str = "user"
+    ) -> ModelCard:
+        """A card from its JSON form; a missing or ill-typed field is one :class:`ModelError`
+        line naming ``where`` (the card file)."""
+        if not isinstance(data, dict):
+            raise ModelError("model card is not a JSON object", where)
+        missing = [k for k in _REQUIRED if not data.get(k)]
+        if missing:
+            raise ModelError(f"model card lacks {', '.join(missing)}", where)
+        for key in ("name", "task", "file", "sha256"):
+            if not isinstance(data[key], str):
+                raise ModelError(f"model card's {key} must be a string", where)
+        for key in ("inputs", "training", "metrics"):
+            if key in data and not isinstance(data[key], dict):
+                raise ModelError(f"model card's {key} must be an object", where)
+        inputs = {**DEFAULT_INPUTS, **data.get("inputs", {})}
+        if not isinstance(inputs["channels"], int) or not isinstance(inputs["multiple"], int):
+            raise ModelError("model card's inputs.channels and inputs.multiple must be integers", where)
+        if inputs["layout"] not in ("NCHW", "NHWC"):
+            raise ModelError(
+                f"model card's inputs.layout must be NCHW or NHWC, got {inputs['layout']!r}", where
+            )
+        known = {f.name for f in dataclasses.fields(cls)} - {"source"}
+        extra = sorted(set(data) - known)
+        if extra:
+            log.info("%s: model card fields ignored: %s", where, ", ".join(extra))
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["inputs"] = inputs
+        for key in ("license", "description", "version"):
+            if key in fields:
+                fields[key] = str(fields[key])
+        return cls(**fields, source=source)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str], source: str = "user") -> ModelCard:
+        """Read and validate a card file."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError("no such model card", path) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"cannot read model card: {exc.strerror or exc}", path) from None
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"model card is not valid JSON (line {exc.lineno}: {exc.msg})", path) from None
+        return cls.from_dict(data, path, source)
+
+
+# -- built-in models ------------------------------------------------------------------------------
+
+
+def _builtin_folder() -> Path:
+    return Path(str(resources.files("vidlab.data") / "models"))
+
+
+def builtin_models() -> list[ModelCard]:
+    """The cards that ship inside the package (``vidlab/data/models/*.json``), by name."""
+    folder = _builtin_folder()
+    if not folder.is_dir():
+        return []
+    cards = []
+    for card_file in sorted(folder.glob("*.json")):
+        card = ModelCard.from_json(card_file, source="builtin")
+        if Path(card.file).is_absolute():
+            raise ModelError("a built-in card's file must be relative to the card", card_file)
+        cards.append(card)
+    return cards
+
+
+# -- user models ----------------------------------------------------------------------------------
+
+
+def _read_index() -> list[dict[str, Any]]:
+    path = user_index_path()
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(
+            f"user model index is unreadable ({type(exc).__name__}); fix or remove it", path
+        ) from None
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        raise ModelError("user model index has no models list; fix or remove it", path)
+    return models
+
+
+def user_models() -> list[ModelCard]:
+    """The models the user added (``vidlab_home()/models.json``), in the order added."""
+    where = user_index_path()
+    return [
+        ModelCard.from_dict(entry, f"{where} ({i})", source="user") for i, entry in enumerate(_read_index())
+    ]
+
+
+def list_models() -> list[ModelCard]:
+    """Every known model: the built-in ones, then the user's."""
+    return builtin_models() + user_models()
+
+
+def get_model(name: str) -> ModelCard:
+    """The card of the model called ``name``; an unknown name lists the known ones."""
+    cards = list_models()
+    for card in cards:
+        if card.name == name:
+            return card
+    known = ", ".join(c.name for c in cards) or "none yet; add one with add_model"
+    raise UsageError(f"unknown model {name!r} (known: {known})", param="model")
+
+
+def model_path(card: ModelCard) -> Path:
+    """The model file a card names (a built-in card's file is beside the card)."""
+    p = Path(card.file)
+    if card.source == "builtin" and not p.is_absolute():
+        return _builtin_folder() / p
+    return p
+
+
+def verify(card: ModelCard, path: str | os.PathLike[str] | None = None) -> Path:
+    """Check the model file's sha256 against its card's; a mismatch is a :class:`ModelError`."""
+    p = Path(path) if path is not None else model_path(card)
+    if not p.is_file():
+        raise ModelError(f"model {card.name!r}: its file is missing", p)
+    actual = sha256_file(p)
+    if actual.lower() != card.sha256.lower():
+        raise ModelError(f"sha256 is {actual}, its card says {card.sha256}", p)
+    return p
+
+
+def resolve(name_or_path: str | os.PathLike[str]) -> tuple[ModelCard, Path]:
+    """``(card, file)`` for a registered model's name, or for an ONNX file given by path (its
+    card is the ``NAME.json`` beside it when there is one, else a card made from the file)."""
+    text = os.fspath(name_or_path)
+    p = Path(text).expanduser()
+    looks_like_path = p.suffix.lower() == ".onnx" or os.sep in text or p.is_file()
+    if not looks_like_path:
+        card = get_model(text)
+        return card, model_path(card)
+    if not p.is_file():
+        raise ModelError("no such model file", p)
+    p = p.resolve()
+    beside = p.with_suffix(".json")
+    if beside.is_file():
+        card = ModelCard.from_json(beside)
+        card = dataclasses.replace(card, file=str(p))
+    else:
+        card = ModelCard(name=p.stem, task="unknown", file=str(p), sha256=sha256_file(p))
+    return card, p
+
+
+def add_model(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    task: str | None = None,
+    card: ModelCard | dict[str, Any] | None = None,
+) -> ModelCard:
+    """Register the ONNX model at ``path`` (by its absolute path, with its sha256) in the
+    user's index. Fields come from ``card``, else the ``NAME.json`` card beside the file, with
+    ``name`` and ``task`` overriding. A corrupt model, or a name a built-in model has, is
+    refused; adding a name again replaces the user's earlier entry."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ModelError("no such model file", p)
+    p = p.resolve()
+    Session.open(p, "cpu")  # refuses a missing, truncated or corrupt ONNX in one line
+    if card is None and p.with_suffix(".json").is_file():
+        card = ModelCard.from_json(p.with_suffix(".json"))
+    base: dict[str, Any]
+    if card is None:
+        base = {}
+    elif isinstance(card, ModelCard):
+        base = card.to_dict()
+    else:
+        base = dict(card)
+    base["name"] = name or base.get("name") or p.stem
+    base["task"] = task or base.get("task") or "unknown"
+    base["file"] = str(p)
+    base["sha256"] = sha256_file(p)
+    new = ModelCard.from_dict(base, p.with_suffix(".json"), source="user")
+    if any(c.name == new.name for c in builtin_models()):
+        raise UsageError(
+            f"model name {new.name!r} is taken by a built-in model; give it another name", p, param="name"
+        )
+    entries = [e for e in _read_index() if e.get("name") != new.name]
+    entries.append(new.to_dict())
+    index = user_index_path()
+    index.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(index, (json.dumps({"format": INDEX_FORMAT, "models": entries}, indent=2) + "\n").encode())
+    log.info("registered model %s (%s) from %s", new.name, new.task, p)
+    return new

@@ -1,0 +1,176 @@
+"""Export a vidlab checkpoint to ONNX, check it against PyTorch on ONNX Runtime, and write its
+model card beside it. Needs PyTorch (``vidlab[train]``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidlab.core.errors import ModelError
+from vidlab.core.fsutil import temp_path, write_atomic
+from vidlab.ml.checkpoint import is_checkpoint, load_checkpoint
+from vidlab.ml.registry import DEFAULT_INPUTS, ModelCard
+from vidlab.ml.session import Session, TensorSpec, sha256_file
+from vidlab.ml.torchdep import require_torch
+
+log = logging.getLogger(__name__)
+
+#: The largest difference between ONNX Runtime and PyTorch an export may show.
+TOLERANCE = 1e-4
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and how closely ONNX Runtime reproduces PyTorch."""
+
+    output: Path
+    arch: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    max_abs_diff: float
+    shapes_checked: list[tuple[int, ...]]
+    card: Path | None = None
+
+
+def _check_shapes(multiple: int) -> list[tuple[int, int, int, int]]:
+    """Two batch sizes and two sizes, non-square, all multiples of the model's ``multiple``."""
+    m = max(1, multiple)
+    a = max(2, -(-32 // m)) * m
+    b = max(3, -(-48 // m)) * m
+    return [(1, 3, a, b), (2, 3, b + m, a)]
+
+
+def export_onnx(
+    checkpoint: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    opset: int = 17,
+    check: bool = True,
+    seed: int = 0,
+) -> ExportReport:
+    """Build the checkpoint's network, export it to ``output`` (dynamic batch, height and
+    width), and, with ``check``, compare ONNX Runtime with PyTorch on random inputs of two
+    shapes: a difference above :data:`TOLERANCE` is a :class:`ModelError` and nothing is left.
+    A card (``output`` with ``.json``) is written beside the model."""
+    torch, _ = require_torch()
+    from vidlab.ml.models import build_model
+
+    checkpoint = Path(checkpoint)
+    output = Path(output)
+    ckpt = load_checkpoint(checkpoint)
+    if not is_checkpoint(ckpt):
+        raise ModelError(
+            "not a vidlab checkpoint (export needs its arch and arch_config; a bare state dict has none)",
+            checkpoint,
+        )
+    arch = ckpt.get("arch")
+    arch_config = ckpt.get("arch_config") or {}
+    if not isinstance(arch, str) or not isinstance(arch_config, dict):
+        raise ModelError("checkpoint's arch must be a string and arch_config a dict", checkpoint)
+    model = build_model(arch, **arch_config)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ModelError(
+            f"checkpoint's weights do not fit {arch} {arch_config}: {first}", checkpoint
+        ) from None
+    model.eval()
+    multiple = int(getattr(model, "multiple", 16) or 16)
+    shapes = _check_shapes(multiple)
+
+    buf = io.BytesIO()
+    dummy = torch.zeros(shapes[0])
+    axes = {0: "batch", 2: "height", 3: "width"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            model,
+            (dummy,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=["output"],
+            dynamic_axes={"input": axes, "output": axes},
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # Checked in a temporary file beside the output; only a model that passes takes its name.
+    tmp = temp_path(output.parent, f".{output.name}")
+    try:
+        tmp.write_bytes(buf.getvalue())
+        session = Session.open(tmp, "cpu")
+        max_diff = 0.0
+        checked: list[tuple[int, ...]] = []
+        if check:
+            rng = np.random.default_rng(seed)
+            for shape in shapes:
+                x = rng.random(shape, dtype=np.float32)
+                with torch.no_grad():
+                    want = model(torch.from_numpy(x)).numpy()
+                got = session.run(x)
+                if got.shape != want.shape:
+                    raise ModelError(
+                        f"ONNX output shape {got.shape} differs from PyTorch's {want.shape} on input {shape}",
+                        output,
+                    )
+                max_diff = max(max_diff, float(np.max(np.abs(got - want))))
+                checked.append(shape)
+            if max_diff > TOLERANCE:
+                raise ModelError(
+                    f"ONNX Runtime differs from PyTorch by {max_diff:.3g} (more than {TOLERANCE:g})", output
+                )
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+    config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
+    inputs = {**DEFAULT_INPUTS, "channels": 3, "multiple": max(multiple, 1)}
+    training = {
+        "command": config.get("command", ""),
+        "data": config.get("data", ""),
+        "config": _jsonable(config),
+        "arch": arch,
+        "arch_config": _jsonable(arch_config),
+        "step": ckpt.get("step"),
+        "epoch": ckpt.get("epoch"),
+        "checkpoint": checkpoint.name,
+    }
+    card = ModelCard(
+        name=output.stem,
+        task=str(config.get("task") or "unknown"),
+        file=output.name,
+        sha256=sha256_file(output),
+        inputs=inputs,
+        license=str(config.get("license", "unknown")),
+        training=training,
+        metrics=_jsonable(ckpt.get("metrics") or {}),
+        description=str(config.get("description", "")),
+    )
+    card_path = output.with_suffix(".json")
+    write_atomic(card_path, card.to_json().encode())
+    log.info("exported %s to %s (max difference %.3g)", checkpoint, output, max_diff)
+    return ExportReport(output, arch, session.inputs, session.outputs, max_diff, checked, card_path)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` with anything JSON cannot hold (tensors, paths) turned into text or numbers."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "numel", lambda: 2)() == 1:
+        return item()
+    return str(value)

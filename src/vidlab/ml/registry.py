@@ -199,7 +199,7 @@ def get_model(name: str) -> ModelCard:
         if card.name == name:
             return card
     known = ", ".join(c.name for c in cards) or "none yet; add one with add_model"
-    raise UsageError(f"unknown model {name!r} (known: {known})", param="model")
+    raise UsageError(f"unknown model {name!r} (known: {known})")
 
 
 def model_path(card: ModelCard) -> Path:

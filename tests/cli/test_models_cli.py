@@ -1,0 +1,74 @@
+"""``vidlab models`` and ``vidlab export-onnx`` as a user meets them: tables and JSON, and one
+line on stderr (no traceback) for a corrupt model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+
+pytest.importorskip("onnx")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ml"))
+from onnx_samples import scale_model
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    h = tmp_path / "home"
+    monkeypatch.setenv("VIDLAB_HOME", str(h))  # the subprocess inherits it
+    return h
+
+
+def test_add_a_corrupt_model_is_one_line(tmp_path, home):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not protobuf at all" * 20)
+    res = run_cli("models", "add", bad)
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert lines[0] == f"vidlab: error: {bad}: not a valid ONNX model (truncated or corrupt)"
+    assert not (home / "models.json").exists()
+
+
+def test_add_list_and_info(tmp_path):
+    model = scale_model(tmp_path / "twice.onnx")
+    res = run_cli("models", "add", model, "--task", "enhance")
+    assert res.returncode == 0, res.stderr
+    assert "added twice (enhance" in res.stdout
+    listed = json.loads(run_cli("models", "list", "--json").stdout)
+    assert [(m["name"], m["task"], m["source"]) for m in listed] == [("twice", "enhance", "user")]
+    table = run_cli("models", "list").stdout
+    assert "twice" in table and listed[0]["sha256"][:12] in table and "user" in table
+    info = json.loads(run_cli("models", "info", "twice", "--json").stdout)
+    assert info["file"] == str(model.resolve()) and info["inputs"]["layout"] == "NCHW"
+    res = run_cli("models", "info", "nosuch")
+    assert res.returncode == 2 and "unknown model 'nosuch' (known: twice)" in res.stderr
+
+
+def test_export_onnx_prints_the_difference(tmp_path):
+    pytest.importorskip("torch")
+    from vidlab.ml.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from vidlab.ml.models import EnhancerNet
+
+    net = EnhancerNet(channels=4, layers=0)
+    ckpt = save_checkpoint(
+        tmp_path / "e.pth",
+        {
+            "format": CHECKPOINT_FORMAT, "arch": "enhancer", "arch_config": {"channels": 4, "layers": 0},
+            "model": net.state_dict(), "optimizer": None, "scheduler": None, "step": 0, "epoch": 0,
+            "best_val": None, "config": {"task": "enhance"}, "rng": {},
+        },
+    )  # fmt: skip
+    out = tmp_path / "e.onnx"
+    res = run_cli("export-onnx", ckpt, "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert "max difference" in res.stdout and out.is_file() and out.with_suffix(".json").is_file()
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["name"] == "e" and card["task"] == "enhance"
+    res = run_cli("export-onnx", tmp_path / "missing.pth", "-o", tmp_path / "m.onnx")
+    assert res.returncode == 1 and res.stderr.strip().endswith("missing.pth: no such checkpoint file")

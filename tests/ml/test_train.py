@@ -252,3 +252,18 @@ def test_too_small_a_training_set_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="too few for batch_size 32") as info:
         train(ToyTask(n_train=8), config(tmp_path, batch_size=32))
     assert info.value.params == ("batch_size",)
+
+
+def test_every_config_option_is_a_cli_flag_and_resume_reads_the_run_config(tmp_path: Path) -> None:
+    import inspect
+
+    from vidlab.cli.train import enhancer_cmd, load_config
+
+    params = set(inspect.signature(enhancer_cmd).parameters)
+    assert set(TrainConfig.field_names()) - {"task"} <= params
+    cfg = load_config("enhancer", None, {"steps": 30, "lr": 0.01}, False, tmp_path / "run")
+    assert cfg.task == "enhancer" and cfg.run_dir == tmp_path / "run" and cfg.steps == 30
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(cfg.to_yaml())
+    again = load_config("enhancer", None, {"steps": 60, "lr": None}, True, tmp_path / "run")
+    assert again.steps == 60 and again.lr == 0.01  # the run's own options, the flags on top

@@ -726,6 +726,8 @@ def _train(
                     if val_loss is not None:
                         _plot(run_dir / "loss.png", history)
                 message = f"loss {train_loss:.4g}" + (f" val {val_loss:.4g}" if val_loss is not None else "")
+                if dist_info.main:
+                    log.info("%s step %d/%d lr %.3g %s", job, step, config.steps, lr, message)
                 emit("running", message)
 
             if step % config.checkpoint_every == 0 and step < config.steps:

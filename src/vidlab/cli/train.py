@@ -1,0 +1,234 @@
+"""``vidlab train``: train a project network (:mod:`vidlab.ml.train`). Every
+:class:`~vidlab.ml.train.TrainConfig` option is a flag; ``--config`` reads them from YAML first
+and the flags win. Ctrl-C saves ``last.pt``; ``--resume`` continues exactly where it stopped."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from vidlab.cli.common import QuietOpt, app, clock, ctrl_c_cancels, out, progress_bar
+
+train_app = typer.Typer(
+    help="Train project networks (PyTorch; pip install 'vidlab[train]').",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+# TrainConfig's options as flags (None: keep the config file's value or the default). The help
+# repeats TrainConfig's field help; test_train checks that every field has its flag.
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML file of training options.")]
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Run folder for checkpoints and logs (default runs/TASK)."),
+]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from last.pt.")]
+StepsOpt = Annotated[int | None, typer.Option(help="Optimizer steps in the whole run.")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Samples per micro-batch (per process).")]
+AccumOpt = Annotated[int | None, typer.Option("--grad-accum", help="Micro-batches per optimizer step.")]
+LrOpt = Annotated[float | None, typer.Option(help="Peak learning rate (AdamW), reached after the warm-up.")]
+WdOpt = Annotated[float | None, typer.Option("--weight-decay", help="AdamW's decoupled weight decay.")]
+WarmupOpt = Annotated[
+    int | None, typer.Option("--warmup-steps", help="Steps of linear warm-up from 0 to lr.")
+]
+MinLrOpt = Annotated[
+    float | None, typer.Option("--min-lr-ratio", help="Where the cosine decay ends, as a fraction of lr.")
+]
+LossOpt = Annotated[str | None, typer.Option(help="l1, l2, charbonnier, ssim, or a sum like l1+0.2*ssim.")]
+CropOpt = Annotated[int | None, typer.Option(help="Training crop size in pixels.")]
+ValEveryOpt = Annotated[int | None, typer.Option("--val-every", help="Validate every this many steps.")]
+ValBatchesOpt = Annotated[
+    int | None, typer.Option("--val-batches", help="Validation batches per evaluation (0: all).")
+]
+PatienceOpt = Annotated[
+    int | None, typer.Option(help="Stop after this many evaluations without improvement (0: never).")
+]
+MinDeltaOpt = Annotated[
+    float | None, typer.Option("--min-delta", help="Improvement in validation loss that counts.")
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of weights, data order and augmentation.")]
+LoaderWorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="DataLoader worker processes (0: exact resume).")
+]
+DeviceOpt = Annotated[str | None, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+AmpOpt = Annotated[str | None, typer.Option(help="Mixed precision: auto (on for CUDA), on or off.")]
+CkptEveryOpt = Annotated[
+    int | None, typer.Option("--checkpoint-every", help="Write last.pt every this many steps.")
+]
+LogEveryOpt = Annotated[
+    int | None, typer.Option("--log-every", help="Log a row and report progress every this many steps.")
+]
+TorchThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="torch CPU threads (0: torch's default).")
+]
+MaxMinutesOpt = Annotated[
+    float | None, typer.Option("--max-minutes", help="Stop resumably after this many minutes.")
+]
+ArchOpt = Annotated[
+    list[str] | None,
+    typer.Option("--arch-config", help="Network option KEY=VALUE (repeatable), e.g. channels=16."),
+]
+
+
+def _arch_config(items: list[str] | None) -> dict[str, Any] | None:
+    if not items:
+        return None
+    import yaml
+
+    result: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--arch-config")
+        try:
+            result[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            result[key.strip()] = value
+    return result
+
+
+def load_config(
+    task: str, config: Path | None, overrides: dict[str, Any], resume: bool, output: Path | None
+) -> Any:
+    """The run's TrainConfig: the file (or, resuming without one, the run folder's own
+    config.yaml), then the flags."""
+    from vidlab.ml.train import TrainConfig
+
+    overrides = {**overrides, "task": task, "output": str(output) if output is not None else None}
+    cfg = TrainConfig.from_sources(config, overrides)
+    saved = cfg.run_dir / "config.yaml"
+    if resume and config is None and saved.is_file():
+        cfg = TrainConfig.from_sources(saved, overrides)
+    return cfg
+
+
+@train_app.command("enhancer")
+def enhancer_cmd(
+    config: ConfigOpt = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder of videos to learn from (encoded with real codecs).")
+    ] = None,
+    generate: Annotated[
+        int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
+    ] = None,
+    resume: ResumeOpt = False,
+    output: OutputOpt = None,
+    steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    lr: LrOpt = None,
+    weight_decay: WdOpt = None,
+    warmup_steps: WarmupOpt = None,
+    min_lr_ratio: MinLrOpt = None,
+    loss: LossOpt = None,
+    crop: CropOpt = None,
+    val_every: ValEveryOpt = None,
+    val_batches: ValBatchesOpt = None,
+    patience: PatienceOpt = None,
+    min_delta: MinDeltaOpt = None,
+    seed: SeedOpt = None,
+    workers: LoaderWorkersOpt = None,
+    device: DeviceOpt = None,
+    amp: AmpOpt = None,
+    checkpoint_every: CkptEveryOpt = None,
+    log_every: LogEveryOpt = None,
+    threads: TorchThreadsOpt = None,
+    max_minutes: MaxMinutesOpt = None,
+    arch_config: ArchOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the compression-artifact remover (EnhancerNet) on real encodes of your videos or of
+    generated clips; writes RUN/best.pt, RUN/last.pt, log.csv and loss.png."""
+    if data is not None and generate is not None:
+        raise typer.BadParameter("give --data or --generate, not both", param_hint="--generate")
+    overrides = dict(
+        steps=steps,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        lr=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        min_lr_ratio=min_lr_ratio,
+        loss=loss,
+        crop=crop,
+        val_every=val_every,
+        val_batches=val_batches,
+        patience=patience,
+        min_delta=min_delta,
+        seed=seed,
+        workers=workers,
+        device=device,
+        amp=amp,
+        checkpoint_every=checkpoint_every,
+        log_every=log_every,
+        threads=threads,
+        max_minutes=max_minutes,
+        arch_config=_arch_config(arch_config),
+    )
+    cfg = load_config("enhancer", config, overrides, resume, output)
+    from vidlab.ml.tasks import EnhancerTask
+
+    task = EnhancerTask.from_options(data=data, generate=generate, config=cfg)
+    again = ["vidlab", "train", "enhancer"]
+    again += ["--data", str(data)] if data is not None else []
+    again += ["--generate", str(generate)] if generate is not None else []
+    run_training(task, cfg, resume=resume, quiet=quiet, again=again)
+
+
+def run_training(task: Any, cfg: Any, *, resume: bool, quiet: bool, again: list[str]) -> Any:
+    """Train with the progress bar (steps, ETA) and Ctrl-C as cancel; print the summary."""
+    from vidlab.core.events import Cancelled, EventBus
+    from vidlab.ml.train import train
+
+    label = f"train {task.name}"
+    cancelled = None
+    with ctrl_c_cancels() as token, progress_bar(not quiet, label) as draw:
+        if hasattr(task, "caches"):  # build the data first, cancellable (encodes can take minutes)
+            if not quiet:
+                out.print(f"{label}: preparing data in {getattr(task, 'cache_dir', '?')}", highlight=False)
+            task.caches(cancel=token)
+        with EventBus(draw) as bus:
+            try:
+                result = train(task, cfg, resume=resume, on_event=bus.emit if draw else None, cancel=token)
+            except Cancelled as exc:
+                result = getattr(exc, "result", None)
+                if result is None:
+                    raise
+                cancelled = exc
+    _summary(result, cfg, again, quiet)
+    if cancelled is not None:
+        raise typer.Exit(cancelled.exit_code)
+    return result
+
+
+def _summary(result: Any, cfg: Any, again: list[str], quiet: bool) -> None:
+    if quiet:
+        return
+    states = {
+        "done": "done",
+        "early_stopped": "early stopped (no validation improvement)",
+        "stopped": f"stopped after max_minutes ({cfg.max_minutes:g} min)" if cfg.max_minutes else "stopped",
+        "cancelled": "cancelled (last.pt saved)",
+    }
+    seconds = result.history[-1]["seconds"] if result.history else None
+    out.print(
+        f"{states.get(result.state, result.state)} at step {result.steps} of {cfg.steps}"
+        + (f" in {clock(seconds)}" if seconds is not None else ""),
+        highlight=False,
+    )
+    if result.best_val is not None:
+        out.print(f"best val loss {result.best_val:.5g} at step {result.best_step}", highlight=False)
+    run = result.run_dir
+    if result.best_checkpoint is not None:
+        out.print(f"best checkpoint: {result.best_checkpoint}", highlight=False)
+    out.print(f"log: {run / 'log.csv'}, {run / 'loss.png'}", highlight=False)
+    if result.state != "done" or result.steps < cfg.steps:
+        resume_cmd = shlex.join([*again, "--resume", "-o", str(run)])
+        extra = " (add --steps N to go further)" if result.state == "early_stopped" else ""
+        out.print(f"resume: {resume_cmd}{extra}", highlight=False)
+    if result.best_checkpoint is not None:
+        export = ["vidlab", "export-onnx", str(result.best_checkpoint), "-o", "model.onnx"]
+        out.print(f"export: {shlex.join(export)}", highlight=False)

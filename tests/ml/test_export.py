@@ -159,6 +159,15 @@ def test_export_that_disagrees_leaves_nothing(tmp_path, monkeypatch):
     assert list(out.parent.iterdir()) == []
 
 
+def test_export_with_an_unsupported_opset_is_one_line(tmp_path):
+    ckpt = checkpoint(tmp_path)
+    (tmp_path / "o").mkdir()
+    with pytest.raises(ModelError) as e:
+        export_onnx(ckpt, tmp_path / "o" / "x.onnx", opset=999)
+    assert "ONNX export (opset 999) failed" in e.value.message and "\n" not in str(e.value)
+    assert list((tmp_path / "o").iterdir()) == []
+
+
 def test_export_refuses_a_bare_state_dict_and_bad_arch(tmp_path):
     plain = tmp_path / "plain.pth"
     torch.save(EnhancerNet(channels=8, layers=1).state_dict(), plain)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -150,6 +151,17 @@ def test_missing_provider_falls_back_to_cpu_with_warning(scale2, caplog):
     assert np.allclose(s.run(np.ones((1, 3, 2, 2), np.float32)), 2.0)
 
 
+def test_provider_ort_drops_silently_is_reported(scale2, caplog, monkeypatch):
+    """ORT listed as having CUDA but unable to start it: it drops the provider itself."""
+    if HAS_CUDA:
+        pytest.skip("this ONNX Runtime really has CUDA")
+    monkeypatch.setattr(session_mod, "available", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with caplog.at_level(logging.WARNING, logger="vidlab"):
+        s = Session.open(scale2, CUDA(0))
+    assert s.backend == CPU(0) and s.requested == CUDA(0)
+    assert any("did not start CUDAExecutionProvider" in r.getMessage() for r in caplog.records)
+
+
 def test_failing_provider_falls_back_to_cpu_with_warning(scale2, caplog, monkeypatch):
     """A provider ORT has but that raises when the session is made (a broken CUDA install)."""
     import onnxruntime as ort
@@ -290,10 +302,12 @@ def test_enhancer_tiled_agrees_with_whole_frame(tmp_path):
     torch.nn.init.normal_(net.body[-1].bias, std=0.05)
     path = tmp_path / "enh.onnx"
     axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(
-        net, (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False, input_names=["input"],
-        output_names=["output"], dynamic_axes={"input": axes, "output": axes},
-    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter's notice
+        torch.onnx.export(
+            net, (torch.zeros(1, 3, 32, 32),), str(path), dynamo=False, input_names=["input"],
+            output_names=["output"], dynamic_axes={"input": axes, "output": axes},
+        )  # fmt: skip
     s = Session.open(path, "cpu")
     rng = np.random.default_rng(4)
     for h, w in [(300, 500), (257, 391)]:

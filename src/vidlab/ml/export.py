@@ -89,18 +89,24 @@ def export_onnx(
     buf = io.BytesIO()
     dummy = torch.zeros(shapes[0])
     axes = {0: "batch", 2: "height", 3: "width"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            model,
-            (dummy,),
-            buf,
-            dynamo=False,
-            opset_version=opset,
-            input_names=["input"],
-            output_names=["output"],
-            dynamic_axes={"input": axes, "output": axes},
-        )
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                model,
+                (dummy,),
+                buf,
+                dynamo=False,
+                opset_version=opset,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_axes={"input": axes, "output": axes},
+            )
+    except Exception as exc:  # an unsupported opset or operator: one line, nothing written
+        text = " ".join(str(exc).split())[:200]
+        raise ModelError(
+            f"ONNX export (opset {opset}) failed: {type(exc).__name__}: {text}", checkpoint
+        ) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     # Checked in a temporary file beside the output; only a model that passes takes its name.
     tmp = temp_path(output.parent, f".{output.name}")

@@ -24,5 +24,8 @@ def test_demo_writes_outputs_styles_and_report(tmp_path: Path):
     assert doubled.frame_count == 24 and doubled.fps == 2 * probe(res.sample).fps
     rebuilt = data["interpolation"]["rebuilt_frames_y_psnr_db"]
     assert rebuilt["flow"] > rebuilt["blend"]
+    enh = data["enhance"]
+    assert probe(Path(enh["enhanced"])).frame_count == enh["frames"] == 20
+    assert cv2.imread(enh["sheet"]) is not None
     sheet = cv2.imread(str(res.contact_sheet))
     assert sheet.shape == (2 * 90 + 8, 3 * 160 + 16, 3)  # source + 4 styles + one blank, at half size

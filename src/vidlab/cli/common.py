@@ -5,6 +5,7 @@ become CLI flags. Each area of commands lives in its own module (run, style, lab
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
@@ -140,6 +141,27 @@ ChunkSecondsOpt = Annotated[
         help=f"Chunk length, cut on keyframes (default {DEFAULT_CHUNK_SECONDS:g}); 0 runs in one stream.",
     ),
 ]
+
+
+def _device_option(value: str | None) -> str | None:
+    """Check ``--device`` at once (one line if unknown or absent) and hand it to every neural op
+    of the run, in this process and its workers, through ``VIDLAB_DEVICE``."""
+    if value is None:
+        return None
+    from vidlab.ml.backends import DEVICE_ENV, select_backend
+
+    select_backend(value)
+    os.environ[DEVICE_ENV] = value
+    return value
+
+
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        callback=_device_option,
+        help="Where neural ops run: auto (CUDA when present, else CPU), cpu, cuda, cuda:N or tensorrt.",
+    ),
+]
 WorkersOpt = Annotated[int | None, typer.Option(help="Worker processes for chunks (default: one per core).")]
 ThreadsOpt = Annotated[
     int | None,
@@ -213,8 +235,9 @@ def click_message(exc: Any) -> str:
 
 
 @contextmanager
-def progress_bar(enabled: bool, label: str) -> Iterator[EventCallback | None]:
-    """A rich bar (frames, fps, ETA) drawn from the run's job events; silent off a terminal."""
+def progress_bar(enabled: bool, label: str, unit: str = "frames") -> Iterator[EventCallback | None]:
+    """A rich bar (``unit`` done, per second, ETA) drawn from the run's job events; silent off
+    a terminal. Video runs count frames, training counts steps."""
     if not enabled or not err.is_terminal:
         yield None
         return
@@ -224,7 +247,7 @@ def progress_bar(enabled: bool, label: str) -> Iterator[EventCallback | None]:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("frames  {task.fields[fps]:>6.1f} fps  ETA {task.fields[eta]}"),
+        TextColumn(f"{unit}  {{task.fields[fps]:>6.1f}}/s  ETA {{task.fields[eta]}}"),
         console=err.real(),
         transient=False,
     )

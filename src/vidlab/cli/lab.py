@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from vidlab.lab.codec import QualitySummary
 from vidlab.cli.common import (
     CrfOpt,
+    DeviceOpt,
     EncoderPresetOpt,
     PixFmtOpt,
     QuietOpt,
@@ -181,6 +182,7 @@ def codec_test_cmd(
     encoder_preset: EncoderPresetOpt = None,
     pix_fmt: PixFmtOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    device: DeviceOpt = None,
 ) -> None:
     """Encode with one codec at a bitrate or CRF, decode, and report size, bitrate, speed and
     quality (PSNR/SSIM, VMAF with --vmaf), and an enhancer's effect with --enhancer.
@@ -266,6 +268,7 @@ def codec_sweep_cmd(
     ] = "",
     max_frames: Annotated[int | None, typer.Option("--max-frames", help="Use the first N frames.")] = None,
     vmaf: Annotated[bool, typer.Option("--vmaf", help="Also VMAF (and its BD-rates).")] = False,
+    device: DeviceOpt = None,
 ) -> None:
     """Rate-distortion sweep: RD table (CSV, JSON), RD plots (PNG), BD-rate and BD-PSNR between
     every pair of curves, and a self-contained HTML report."""

@@ -13,6 +13,7 @@ from vidlab.cli.common import (
     ChunkSecondsOpt,
     CodecOpt,
     CrfOpt,
+    DeviceOpt,
     ExecutorOpt,
     NoAudioOpt,
     PixFmtOpt,
@@ -88,6 +89,7 @@ def run_cmd(
     keep_chunks: Annotated[
         bool, typer.Option("--keep-chunks", help="Keep the segments after success.")
     ] = False,
+    device: DeviceOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Run a recipe of ops over a video, keeping fps, timestamps, color tags and audio.
@@ -264,6 +266,13 @@ def demo_cmd(
     out.print(
         f"green screen:  {key['layer']} (RGBA {key['layer_pix_fmt']}), {key['composite']}, {key['sheet']}  "
         f"(matte MAD {key['matte_vs_truth']['mad']} vs the true alpha)",
+        highlight=False,
+    )
+    enh = res.report_data["enhance"]
+    out.print(
+        f"enhancer:      {enh['enhanced']}, {enh['sheet']}  (H.264 at {enh['kbps']} kbps: PSNR-Y "
+        f"neural_enhance {enh['neural_enhance_psnr_y_gain_db']:+.2f} dB, "
+        f"deblock {enh['deblock_psnr_y_gain_db']:+.2f} dB)",
         highlight=False,
     )
     out.print(f"report:        {res.report}")

@@ -138,6 +138,16 @@ def enhancer_cmd(
     threads: TorchThreadsOpt = None,
     max_minutes: MaxMinutesOpt = None,
     arch_config: ArchOpt = None,
+    codecs: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated encoders of the training pairs (default h264,h265,vp9)."),
+    ] = None,
+    frames_per_clip: Annotated[
+        int | None, typer.Option("--frames-per-clip", min=2, help="Frames taken from each clip (default 24).")
+    ] = None,
+    clip_size: Annotated[
+        str | None, typer.Option("--clip-size", help="Size of generated clips, WxH (default 960x544).")
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Train the compression-artifact remover (EnhancerNet) on real encodes of your videos or of
@@ -169,9 +179,20 @@ def enhancer_cmd(
         arch_config=_arch_config(arch_config),
     )
     cfg = load_config("enhancer", config, overrides, resume, output)
+    from vidlab.io.codecs import canonical_codec
     from vidlab.ml.tasks import EnhancerTask
 
-    task = EnhancerTask.from_options(data=data, generate=generate, config=cfg)
+    names = tuple(canonical_codec(c.strip()) for c in codecs.split(",") if c.strip()) if codecs else None
+    size = None
+    if clip_size is not None:
+        try:
+            w, h = (int(v) for v in clip_size.lower().split("x"))
+        except ValueError:
+            raise typer.BadParameter(f"expected WxH, got {clip_size!r}", param_hint="--clip-size") from None
+        size = (w, h)
+    task = EnhancerTask.from_options(
+        data=data, generate=generate, config=cfg, codecs=names, frames_per_clip=frames_per_clip, size=size
+    )
     again = ["vidlab", "train", "enhancer"]
     again += ["--data", str(data)] if data is not None else []
     again += ["--generate", str(generate)] if generate is not None else []
@@ -180,24 +201,34 @@ def enhancer_cmd(
 
 def run_training(task: Any, cfg: Any, *, resume: bool, quiet: bool, again: list[str]) -> Any:
     """Train with the progress bar (steps, ETA) and Ctrl-C as cancel; print the summary."""
-    from vidlab.core.events import Cancelled, EventBus
+    from vidlab.core.events import Cancelled, Event, EventBus
     from vidlab.ml.train import train
 
     label = f"train {task.name}"
     cancelled = None
-    with ctrl_c_cancels() as token, progress_bar(not quiet, label) as draw:
+    with ctrl_c_cancels() as token:
         if hasattr(task, "caches"):  # build the data first, cancellable (encodes can take minutes)
             if not quiet:
                 out.print(f"{label}: preparing data in {getattr(task, 'cache_dir', '?')}", highlight=False)
-            task.caches(cancel=token)
-        with EventBus(draw) as bus:
-            try:
-                result = train(task, cfg, resume=resume, on_event=bus.emit if draw else None, cancel=token)
-            except Cancelled as exc:
-                result = getattr(exc, "result", None)
-                if result is None:
-                    raise
-                cancelled = exc
+            with progress_bar(not quiet, "encode pairs", unit="encodes") as prep:
+
+                def prepared(done: int, total: int) -> None:
+                    if prep is not None:
+                        prep(Event("job", "running", "prepare data", done, total))
+
+                task.caches(cancel=token, on_progress=prepared)
+    with (
+        ctrl_c_cancels() as token,
+        progress_bar(not quiet, label, unit="steps") as draw,
+        EventBus(draw) as bus,
+    ):
+        try:
+            result = train(task, cfg, resume=resume, on_event=bus.emit if draw else None, cancel=token)
+        except Cancelled as exc:
+            result = getattr(exc, "result", None)
+            if result is None:
+                raise
+            cancelled = exc
     _summary(result, cfg, again, quiet)
     if cancelled is not None:
         raise typer.Exit(cancelled.exit_code)

@@ -202,7 +202,8 @@ def sweep(
                         vmaf=vmaf,
                         frames=r.frames,
                     )
-                    name = f"{codec}+{recipe.ops[0].name}"
+                    # the name the user gave: "combined" (a preset of bilateral | sharpen) is not "bilateral"
+                    name = f"{codec}+{text}"
                     points.append(
                         replace(plain, curve=name, enhancer=str(recipe), psnr_y=q.psnr_y, ssim_y=q.ssim_y,
                                 vmaf=q.vmaf, enhancer_ms_per_frame=ms)

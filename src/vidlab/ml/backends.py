@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 from typing import Any, ClassVar
 
@@ -67,6 +68,9 @@ class TensorRT:
 
 Backend = CPU | CUDA | TensorRT
 
+#: What ``auto`` means in this process and the workers it starts (set by the CLI's ``--device``).
+DEVICE_ENV = "VIDLAB_DEVICE"
+
 
 def available() -> list[str]:
     """The execution providers this ONNX Runtime build offers (``CPUExecutionProvider``, ...)."""
@@ -81,10 +85,13 @@ def provider_names(providers: ProviderList) -> list[str]:
 
 
 def select_backend(device: str = "auto", threads: int = 0) -> Any:
-    """The backend for ``device``: ``auto`` (CUDA when ORT has its provider, else CPU), ``cpu``,
+    """The backend for ``device``: ``auto`` (``$VIDLAB_DEVICE`` when set, else CUDA when ORT has
+    its provider, else CPU), ``cpu``,
     ``cuda``, ``cuda:N`` or ``tensorrt``. A GPU asked for where ORT has no provider for it is
     a :class:`UsageError` rather than a silent CPU run."""
     text = (device or "auto").strip().lower()
+    if text == "auto":  # the CLI's --device (and a user's environment) chooses for "auto"
+        text = os.environ.get(DEVICE_ENV, "auto").strip().lower() or "auto"
     have = available()
     if text == "auto":
         return CUDA() if "CUDAExecutionProvider" in have else CPU(threads)

@@ -10,6 +10,7 @@ interior and at the image's borders; the sum of the weights normalises the resul
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -35,17 +36,23 @@ def _round_up(n: int, m: int) -> int:
 
 
 def _spans(n: int, tile: int, stride: int, multiple: int) -> list[tuple[int, int]]:
-    """``[start, end)`` spans covering ``0..n``: starts are multiples of ``multiple``; the last
-    one ends at ``n`` (it may be up to ``multiple - 1`` longer than ``tile``)."""
+    """``[start, end)`` spans covering ``0..n``, as few as ``tile`` and ``stride`` allow and of
+    equal length (so a 720-px side with 512-px tiles costs 768 px, not 1024): starts are
+    multiples of ``multiple``, neighbours overlap by at least ``tile - stride``, and the last span
+    ends at ``n`` (it may be up to ``multiple - 1`` longer than the others)."""
     if n <= tile:
         return [(0, n)]
-    starts = list(range(0, n - tile, stride))
-    last = (n - tile) // multiple * multiple
-    if last > starts[-1]:
-        starts.append(last)
-    spans = [(s, min(s + tile, n)) for s in starts]
-    spans[-1] = (spans[-1][0], n)
-    return spans
+    overlap = tile - stride
+    count = max(2, -(-(n - overlap) // stride))
+    while True:
+        length = min(tile, _round_up(-(-(n + (count - 1) * overlap) // count), multiple))
+        last = (n - length) // multiple * multiple
+        starts = sorted({round(i * last / (count - 1) / multiple) * multiple for i in range(count)})
+        spans = [(s, min(s + length, n)) for s in starts]
+        spans[-1] = (spans[-1][0], n)
+        if all(a[1] - b[0] >= overlap for a, b in itertools.pairwise(spans)):
+            return spans
+        count += 1  # the starts' rounding ate into an overlap: one more span
 
 
 def _check(tile: int, overlap: int, multiple: int) -> tuple[int, int, int]:

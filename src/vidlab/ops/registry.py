@@ -47,6 +47,7 @@ BUILTIN_OPS = {
     "edge_stabilize": "vidlab.ops.stabilize",
     "bilateral": "vidlab.ops.enhance",
     "deblock": "vidlab.ops.enhance",
+    "neural_enhance": "vidlab.ops.neural",
     "interpolate": "vidlab.ops.interpolate",
     "chromakey": "vidlab.ops.key",
 }

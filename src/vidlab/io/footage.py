@@ -52,6 +52,7 @@ TRAIN_PHOTOS = (
     "retina",
     "clock",
     "colorwheel",
+    "grace_hopper",  # matplotlib's sample data: the one natural colour portrait outside skimage
 )
 #: Held out for measurement (benchmarks/interp_clips.py draws on these too).
 TEST_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "stereo_motorcycle", "brick", "grass", "gravel")
@@ -100,11 +101,18 @@ def _linear_to_u8(lin: np.ndarray) -> np.ndarray:
 
 @functools.cache
 def photo(name: str) -> np.ndarray:
-    """A scikit-image photograph as RGB uint8 (read-only). Gray ones are tinted with a smooth
+    """A photograph bundled with scikit-image (or matplotlib's ``grace_hopper``) as RGB uint8
+    (read-only). Gray ones are tinted with a smooth
     random colour field, so they carry plausible chroma."""
-    from skimage import data
+    if name == "grace_hopper":
+        import matplotlib.cbook
 
-    img = getattr(data, name)()
+        path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+        img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    else:
+        from skimage import data
+
+        img = getattr(data, name)()
     if isinstance(img, tuple):  # stereo pairs: the left view
         img = img[0]
     img = np.asarray(img)

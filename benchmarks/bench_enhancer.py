@@ -112,15 +112,32 @@ def main(argv: list[str] | None = None) -> None:
                     "actual_kbps": round(r.actual_kbps, 1),
                     "frames": r.frames,
                 }
-                row["decoded"] = {"psnr_y": base.psnr_y, "ssim_y": base.ssim_y, "vmaf": base.vmaf}
+                row["decoded"] = {
+                    "psnr_y": base.psnr_y,
+                    "psnr_avg": base.psnr_avg,
+                    "ssim_y": base.ssim_y,
+                    "vmaf": base.vmaf,
+                }
                 for e in enhancers:
                     q, ms = evaluate_enhancer(
                         clip, enc, recipe_or_preset(e), Path(tmp) / "enh.mkv", vmaf=vmaf, frames=r.frames
                     )
-                    row[e] = {"psnr_y": q.psnr_y, "ssim_y": q.ssim_y, "vmaf": q.vmaf, "ms": ms}
+                    row[e] = {
+                        "psnr_y": q.psnr_y,
+                        "psnr_avg": q.psnr_avg,
+                        "ssim_y": q.ssim_y,
+                        "vmaf": q.vmaf,
+                        "ms": ms,
+                    }
                 for name, filt in peers.items():
                     q, ms = peer(clip, enc, filt, Path(tmp) / "peer.mkv", r.frames, vmaf)
-                    row[name] = {"psnr_y": q.psnr_y, "ssim_y": q.ssim_y, "vmaf": q.vmaf, "ms": ms}
+                    row[name] = {
+                        "psnr_y": q.psnr_y,
+                        "psnr_avg": q.psnr_avg,
+                        "ssim_y": q.ssim_y,
+                        "vmaf": q.vmaf,
+                        "ms": ms,
+                    }
                 rows.append(row)
                 line = "  ".join(
                     f"{k} {v['psnr_y'] - base.psnr_y:+.2f}"
@@ -132,11 +149,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = {}
     for n in names:
         d_psnr = [r[n]["psnr_y"] - r["decoded"]["psnr_y"] for r in rows]
+        d_avg = [r[n]["psnr_avg"] - r["decoded"]["psnr_avg"] for r in rows]
         d_ssim = [r[n]["ssim_y"] - r["decoded"]["ssim_y"] for r in rows]
         d_vmaf = [r[n]["vmaf"] - r["decoded"]["vmaf"] for r in rows] if vmaf else []
         ms = float(np.median([r[n]["ms"] for r in rows]))
         summary[n] = {
             "d_psnr_y": float(np.mean(d_psnr)),
+            "d_psnr_yuv_avg": float(np.mean(d_avg)),
             "d_ssim_y": float(np.mean(d_ssim)),
             "d_vmaf": float(np.mean(d_vmaf)) if d_vmaf else None,
             "ms_per_frame": ms,
@@ -155,12 +174,16 @@ def main(argv: list[str] | None = None) -> None:
                 r["neural_enhance"]["psnr_y"] - r["decoded"]["psnr_y"] for r in rows
             ),
         }
-    print("\n| enhancer | ΔPSNR-Y dB | ΔSSIM-Y | ΔVMAF | ms/frame (fps) |\n|---|---|---|---|---|")
+    print(
+        "\n| enhancer | ΔPSNR-Y dB | ΔPSNR Y'CbCr avg | ΔSSIM-Y | ΔVMAF | ms/frame (fps) |\n"
+        "|---|---|---|---|---|---|"
+    )
     for n, s in summary.items():
         v = f"{s['d_vmaf']:+.2f}" if s["d_vmaf"] is not None else "-"
         fps = f"{s['fps']:.1f}" if s["fps"] else "-"
         print(
-            f"| {n} | {s['d_psnr_y']:+.3f} | {s['d_ssim_y']:+.4f} | {v} | {s['ms_per_frame']:.1f} ({fps}) |"
+            f"| {n} | {s['d_psnr_y']:+.3f} | {s['d_psnr_yuv_avg']:+.3f} | {s['d_ssim_y']:+.4f} | {v} "
+            f"| {s['ms_per_frame']:.1f} ({fps}) |"
         )
     print("\n| clip | kbps (actual) | decoded PSNR-Y / SSIM-Y / VMAF | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))

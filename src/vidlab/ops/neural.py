@@ -38,7 +38,9 @@ class NeuralEnhance(SpatialOp):
     )
     model: str = param("neural_enhance", help="model name in the registry, or a path to an .onnx file")
     tile: int = param(1024, min=64, max=8192, help="tile size in pixels (memory is bounded by the tile)")
-    overlap: int = param(16, min=0, max=256, help="tile overlap in pixels, blended with feathered weights")
+    overlap: int = param(
+        64, min=0, max=512, help="tile overlap in pixels (>= twice the model's reach: 64 gives tiled = whole)"
+    )
     device: str = param(
         "auto", choices=DEVICES, help="ONNX Runtime backend: auto (CUDA when present), cpu, ..."
     )

@@ -41,13 +41,14 @@ def test_add_list_and_info(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "added twice (enhance" in res.stdout
     listed = json.loads(run_cli("models", "list", "--json").stdout)
-    assert [(m["name"], m["task"], m["source"]) for m in listed] == [("twice", "enhance", "user")]
+    rows = [(m["name"], m["task"], m["source"]) for m in listed]
+    assert rows == [("neural_enhance", "enhance", "builtin"), ("twice", "enhance", "user")]
     table = run_cli("models", "list").stdout
-    assert "twice" in table and listed[0]["sha256"][:12] in table and "user" in table
+    assert "twice" in table and listed[1]["sha256"][:12] in table and "user" in table
     info = json.loads(run_cli("models", "info", "twice", "--json").stdout)
     assert info["file"] == str(model.resolve()) and info["inputs"]["layout"] == "NCHW"
     res = run_cli("models", "info", "nosuch")
-    assert res.returncode == 2 and "unknown model 'nosuch' (known: twice)" in res.stderr
+    assert res.returncode == 2 and "unknown model 'nosuch' (known: neural_enhance, twice)" in res.stderr
 
 
 def test_export_onnx_prints_the_difference(tmp_path):

@@ -103,7 +103,10 @@ def test_add_model_from_arguments_and_replace(tmp_path):
     assert first.name == "plain" and first.task == "denoise"
     add_model(scale_model(tmp_path / "other.onnx"), name="second", task="enhance")
     again = add_model(model, name="plain", task="enhance")  # same name: replaces, keeps order of the rest
-    assert [c.name for c in list_models()] == ["second", "plain"] and again.task == "enhance"
+    assert [c.name for c in list_models() if c.source == "user"] == [
+        "second",
+        "plain",
+    ] and again.task == "enhance"
 
 
 def test_add_refuses_corrupt_and_truncated_models(tmp_path, home):

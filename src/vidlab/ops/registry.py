@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.enhance",
     "vidlab.ops.interpolate",
     "vidlab.ops.key",
+    "vidlab.ops.neural",
 )
 
 # Where each built-in op lives, so a recipe loads only the modules it uses (and never scans

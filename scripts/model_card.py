@@ -39,7 +39,8 @@ def main() -> None:
         task="enhance",
         sha256=sha256_file(model),
         license="MIT (weights trained by the vidlab project); training images: scikit-image's "
-        "bundled sample data, see skimage/data/README.txt for each image's terms",
+        "and matplotlib's bundled sample data (grace_hopper.jpg), see skimage/data/README.txt and "
+        "matplotlib's mpl-data/sample_data/README.txt for each image's terms",
         description="Compact fully convolutional compression-artifact remover (EnhancerNet: "
         "pixel-unshuffle x2, 7 convolutions of 32 channels, residual) for H.264, H.265 and VP9 "
         "decodes; RGB in 0..1, N x 3 x H x W, H and W multiples of 2 (vidlab tiles on 16).",

@@ -82,6 +82,10 @@ def peer(
     return q, 1000 * max(0.0, filtered - plain) / frames
 
 
+def _scores(q: QualitySummary) -> dict[str, float | None]:
+    return {"psnr_y": q.psnr_y, "psnr_avg": q.psnr_avg, "ssim_y": q.ssim_y, "vmaf": q.vmaf}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=60)
@@ -112,32 +116,15 @@ def main(argv: list[str] | None = None) -> None:
                     "actual_kbps": round(r.actual_kbps, 1),
                     "frames": r.frames,
                 }
-                row["decoded"] = {
-                    "psnr_y": base.psnr_y,
-                    "psnr_avg": base.psnr_avg,
-                    "ssim_y": base.ssim_y,
-                    "vmaf": base.vmaf,
-                }
+                row["decoded"] = _scores(base)
                 for e in enhancers:
                     q, ms = evaluate_enhancer(
                         clip, enc, recipe_or_preset(e), Path(tmp) / "enh.mkv", vmaf=vmaf, frames=r.frames
                     )
-                    row[e] = {
-                        "psnr_y": q.psnr_y,
-                        "psnr_avg": q.psnr_avg,
-                        "ssim_y": q.ssim_y,
-                        "vmaf": q.vmaf,
-                        "ms": ms,
-                    }
+                    row[e] = {**_scores(q), "ms": ms}
                 for name, filt in peers.items():
                     q, ms = peer(clip, enc, filt, Path(tmp) / "peer.mkv", r.frames, vmaf)
-                    row[name] = {
-                        "psnr_y": q.psnr_y,
-                        "psnr_avg": q.psnr_avg,
-                        "ssim_y": q.ssim_y,
-                        "vmaf": q.vmaf,
-                        "ms": ms,
-                    }
+                    row[name] = {**_scores(q), "ms": ms}
                 rows.append(row)
                 line = "  ".join(
                     f"{k} {v['psnr_y'] - base.psnr_y:+.2f}"

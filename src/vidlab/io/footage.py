@@ -230,7 +230,12 @@ class Footage:
             tex = tex[..., None].repeat(3, 2)
         tex = tex.astype(np.float32) * rng.uniform(0.7, 1.3, 3).astype(np.float32)
         return {
-            "tex": _srgb_to_linear(np.clip(tex, 0, 255).astype(np.uint8)),
+            # linear light, stretched once to the blob's (size x 2 size) box, not per render
+            "tex": cv2.resize(
+                _srgb_to_linear(np.clip(tex, 0, 255).astype(np.uint8)),
+                (size, size * 2),
+                interpolation=cv2.INTER_LINEAR,
+            ),
             "size": size,
             "y": rng.uniform(0.2, 0.8),
             "speed": rng.uniform(0.08, 0.3) * (1 if k % 2 == 0 else -1),  # frame widths per second
@@ -290,10 +295,9 @@ class Footage:
         pts = np.stack([cx - x0 + r * np.cos(ang), cy - y0 + r * np.sin(ang) * 1.3], 1)
         mask = np.zeros((size * 2, size), np.float32)
         cv2.fillPoly(mask, [(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
-        tex = cv2.resize(sub["tex"], (size, size * 2), interpolation=cv2.INTER_LINEAR)
         # the texture slides a little inside the outline: the body deforms, not just moves
         shift = np.float32([[1, 0, 0.05 * size * math.sin(3 * t)], [0, 1, 0]])
-        tex = cv2.warpAffine(tex, shift, (size, size * 2), borderMode=cv2.BORDER_REFLECT)
+        tex = cv2.warpAffine(sub["tex"], shift, (size, size * 2), borderMode=cv2.BORDER_REFLECT)
         y0 -= size // 2
         ya, yb = max(0, y0), min(self.height, y0 + size * 2)
         xa, xb = max(0, x0), min(self.width, x0 + size)

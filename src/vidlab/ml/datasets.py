@@ -18,6 +18,7 @@ cache key hashes the sources (path, size, mtime) and the options, so changing ei
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -102,12 +103,8 @@ class Source:
             for i in range(n):
                 yield self.render(i)
             return
-        from vidlab.io.reader import VideoReader
-
-        for i, frame in enumerate(VideoReader(self.path, expect_frames=None)):
-            if i >= n:
-                break
-            yield frame.image
+        assert self.path is not None
+        yield from _rgb_frames(self.path, n)
 
 
 def find_videos(root: str | os.PathLike[str]) -> list[Path]:
@@ -208,12 +205,22 @@ def _cache_dir(root: Path, kind: str, parts: object) -> Path:
     return root / f"{kind}-{digest}"
 
 
-def _staging(cache_root: str | os.PathLike[str]) -> Path:
-    """A fresh folder beside the cache entries; renamed into place when complete, so a killed
-    build leaves no half-written entry that a later run would trust."""
-    root = Path(cache_root)
-    root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".building-", dir=root))
+@contextlib.contextmanager
+def _building(entry: Path) -> Iterator[Path]:
+    """A fresh folder beside the cache ``entry`` to build it in, renamed into place when the
+    block completes (or dropped when a concurrent build got there first) and removed on any
+    error, so a killed build leaves no half-written entry that a later run would trust."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=entry.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if entry.exists():
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, entry)
 
 
 class _ArrayWriter:
@@ -246,10 +253,13 @@ def _crop_even(image: np.ndarray, multiple: int = 16) -> np.ndarray:
     return image[: h - h % multiple, : w - w % multiple]
 
 
-def _decode_all(path: Path) -> Iterator[np.ndarray]:
+def _rgb_frames(path: Path, count: int | None = None) -> Iterator[np.ndarray]:
+    """A video's first ``count`` (default: all) frames as RGB uint8."""
     from vidlab.io.reader import VideoReader
 
-    for frame in VideoReader(path, expect_frames=None):
+    for i, frame in enumerate(VideoReader(path, expect_frames=None)):
+        if count is not None and i >= count:
+            break
         yield frame.image
 
 
@@ -316,9 +326,8 @@ def build_pairs(
     root = _cache_dir(Path(cache_root), "pairs", parts)
     if (root / "meta.json").exists():
         return PairCache.open(root)
-    tmp_root = _staging(cache_root)
     total, done = len(sources) * len(degs), 0
-    try:
+    with _building(root) as tmp_root:
         orig_w: _ArrayWriter | None = None
         deg_w: _ArrayWriter | None = None
         index: list[int] = []
@@ -347,17 +356,17 @@ def build_pairs(
                     tmp_root / f"enc{deg.codec.replace('lib', '')}.{'webm' if 'vpx' in deg.codec else 'mp4'}"
                 )
                 _encode(frames, encoded, src.fps, deg)
-                decoded = list(_decode_all(encoded))
+                assert deg_w is not None
+                n = 0
+                for n, image in enumerate(_rgb_frames(encoded), 1):
+                    i = n - 1
+                    if i % keep_every == 0 and i < len(frames):  # kept frames only, as they decode
+                        deg_w.add(image)
+                        index.append(first + i // keep_every)
+                        labels.append(deg.label)
                 encoded.unlink()
-                if len(decoded) != len(frames):
-                    raise MediaError(
-                        f"{deg.label} gave {len(decoded)} frames from {len(frames)}", src.path or src.name
-                    )
-                for j, i in enumerate(kept):
-                    assert deg_w is not None
-                    deg_w.add(decoded[i])
-                    index.append(first + j)
-                    labels.append(deg.label)
+                if n != len(frames):
+                    raise MediaError(f"{deg.label} gave {n} frames from {len(frames)}", src.path or src.name)
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total)
@@ -368,13 +377,6 @@ def build_pairs(
         np.save(tmp_root / "index.npy", np.asarray(index, np.int32))
         meta = {"clips": clips, "degradations": [d.label for d in degs], "labels": labels, "parts": parts}
         (tmp_root / "meta.json").write_text(json.dumps(meta, indent=1))
-        if root.exists():  # a concurrent build won
-            shutil.rmtree(tmp_root)
-        else:
-            os.replace(tmp_root, root)
-    except BaseException:
-        shutil.rmtree(tmp_root, ignore_errors=True)
-        raise
     return PairCache.open(root)
 
 
@@ -419,8 +421,7 @@ def build_frames(
     }
     root = _cache_dir(Path(cache_root), "frames", parts)
     if not (root / "clip.npy").exists():
-        tmp = _staging(cache_root)
-        try:
+        with _building(root) as tmp:
             writer: _ArrayWriter | None = None
             clip: list[int] = []
             for c, src in enumerate(sources):
@@ -436,13 +437,6 @@ def build_frames(
                 raise UsageError("no usable frames in the sources", param="data")
             writer.finish()
             np.save(tmp / "clip.npy", np.asarray(clip, np.int32))
-            if root.exists():
-                shutil.rmtree(tmp)
-            else:
-                os.replace(tmp, root)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return np.load(root / "frames.npy", mmap_mode="r"), np.load(root / "clip.npy")
 
 

@@ -11,6 +11,7 @@ process and reused by every chunk (``Op.state``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -56,8 +57,6 @@ class NeuralEnhance(SpatialOp):
     def resources(self) -> Resources:
         # ORT's intra-op pool keeps a whole machine busy on one frame: one worker with every core
         # beats one worker per core each with one thread (less memory, same speed).
-        import os
-
         threads = self.threads or os.cpu_count() or 1
         return Resources(threads=threads, gpu=self.device in ("cuda", "tensorrt"))
 

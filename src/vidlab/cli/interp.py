@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -33,6 +33,9 @@ from vidlab.cli.common import (
 )
 from vidlab.core.errors import UsageError
 from vidlab.core.timeparse import parse_rate
+
+if TYPE_CHECKING:
+    from vidlab.lab.interp import FolderEval, InterpEval
 
 MethodOpt = Annotated[
     str, typer.Option("--method", "-m", help="flow (motion-compensated), blend or minterpolate.")
@@ -116,7 +119,10 @@ def interpolate_cmd(
 
 @app.command("eval-interp")
 def eval_interp_cmd(
-    video: Annotated[Path, typer.Argument(help="A video with real motion (the ground truth).")],
+    video: Annotated[
+        Path,
+        typer.Argument(help="A video with real motion (the ground truth), or a folder: every video in it."),
+    ],
     methods: Annotated[
         list[str] | None,
         typer.Option("--method", "-m", help="Methods to compare (repeat the option; default: all three)."),
@@ -131,19 +137,37 @@ def eval_interp_cmd(
     """Score interpolation: drop frames, rebuild them with each method, compare to the truth.
 
     Reports Y-PSNR and Y-SSIM on exactly the rebuilt frames, their count, and the speed in
-    rebuilt frames per second, for every method in one run."""
-    from vidlab.lab.interp import eval_interp
+    rebuilt frames per second, for every method in one run. Given a folder, scores every video
+    under it (sorted) and adds an overall table: each method's mean over the clips and, with
+    minterpolate among the methods, each method's gain over it per clip."""
+    from vidlab.lab.interp import eval_interp, eval_interp_folder
 
     if max_frames < 3:
         raise typer.BadParameter("must be >= 3", param_hint="--max-frames")
     names = [m.strip() for item in (methods or ["flow", "blend", "minterpolate"]) for m in item.split(",")]
-    result = eval_interp(video, [m for m in names if m], factor=factor, max_frames=max_frames)
+    names = [m for m in names if m]
+    if video.is_dir():
+        folder = eval_interp_folder(video, names, factor=factor, max_frames=max_frames)
+        if as_json:
+            print(json.dumps(folder.to_dict(per_frame=per_frame), indent=2))
+            return
+        for clip in folder.clips:
+            _print_eval(clip)
+            out.print()
+        _print_overall(folder)
+        return
+    result = eval_interp(video, names, factor=factor, max_frames=max_frames)
     if as_json:
         print(json.dumps(result.to_dict(per_frame=per_frame), indent=2))
         return
+    _print_eval(result)
+
+
+def _print_eval(result: InterpEval) -> None:
+    """One video's table: a method a row."""
     out.print(
-        f"{video}: {result.width}x{result.height} at {float(Fraction(result.source_fps)):.3f} fps, "
-        f"1 in {factor} frames kept, {result.scores[0].frames} frames rebuilt",
+        f"{result.video}: {result.width}x{result.height} at {float(Fraction(result.source_fps)):.3f} fps, "
+        f"1 in {result.factor} frames kept, {result.scores[0].frames} frames rebuilt",
         highlight=False,
     )
     t = table(box=None, pad_edge=False)
@@ -152,3 +176,32 @@ def eval_interp_cmd(
     for s in result.scores:
         t.add_row(s.method, f"{s.psnr_y:.2f}", f"{s.psnr_y_min:.2f}", f"{s.ssim_y:.4f}", f"{s.fps:.1f}")
     out.print(t)
+
+
+def _print_overall(folder: FolderEval) -> None:
+    """The summary over a folder's clips: means per method, and gains over minterpolate."""
+    overall = folder.overall()
+    out.print(
+        f"overall: {len(folder.clips)} clips in {folder.folder}, each weighing the same", highlight=False
+    )
+    t = table(box=None, pad_edge=False)
+    for col in ("method", "mean Y-PSNR dB", "worst clip dB", "mean Y-SSIM", "mean frames/s"):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for m, v in overall["methods"].items():
+        t.add_row(
+            m, f"{v['psnr_y']:.2f}", f"{v['psnr_y_min_clip']:.2f}", f"{v['ssim_y']:.4f}", f"{v['fps']:.1f}"
+        )
+    out.print(t)
+    gains = overall.get("gain_over_minterpolate_db")
+    if not gains:
+        return
+    out.print()
+    g = table(box=None, pad_edge=False)
+    g.add_column("gain over minterpolate dB", justify="left")
+    for m in gains:
+        g.add_column(m, justify="right")
+    for i, clip in enumerate(folder.clips):
+        g.add_row(Path(clip.video).name, *(f"{gains[m]['per_clip'][i]:+.2f}" for m in gains))
+    g.add_row("mean", *(f"{gains[m]['mean']:+.2f}" for m in gains))
+    g.add_row("min", *(f"{gains[m]['min']:+.2f}" for m in gains))
+    out.print(g)

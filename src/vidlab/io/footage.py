@@ -87,16 +87,30 @@ class FootageSpec:
             raise UsageError(f"unknown photo {self.photo!r}", param="photo")
 
 
-def _srgb_to_linear(img: np.ndarray) -> np.ndarray:
+def srgb_to_linear(img: np.ndarray) -> np.ndarray:
     """uint8 video signal to float32 linear light (inverse BT.709 OETF)."""
     v = img.astype(np.float32) / 255.0
     return np.where(v < 0.081, v / 4.5, np.power((v + 0.099) / 1.099, 1 / 0.45, dtype=np.float32))
 
 
-def _linear_to_u8(lin: np.ndarray) -> np.ndarray:
+def linear_to_u8(lin: np.ndarray) -> np.ndarray:
+    """float32 linear light to the uint8 video signal (BT.709 OETF, clipped and rounded)."""
     lin = np.clip(lin, 0.0, 1.0)
     v = np.where(lin < 0.018, 4.5 * lin, 1.099 * np.power(lin, 0.45, dtype=np.float32) - 0.099)
     return np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def sensor_noise(lin: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """``lin`` (float32 linear light) plus a camera sensor's noise: read noise of sigma about
+    ``noise`` 8-bit code values at black, and shot noise whose variance grows with the signal."""
+    read = (noise / 255.0) ** 2 * 0.05  # read-noise variance in linear light near black
+    shot = (noise / 255.0) * 0.02  # shot noise: variance grows with the signal
+    sigma = np.sqrt(read + shot * np.clip(lin, 0, 1))
+    return lin + sigma * rng.standard_normal(lin.shape, dtype=np.float32)
+
+
+_srgb_to_linear = srgb_to_linear  # the old private names, kept for existing callers
+_linear_to_u8 = linear_to_u8
 
 
 @functools.cache
@@ -329,11 +343,7 @@ class Footage:
             acc += self._render(t + dt)
         lin = acc * (self._exposure(index) / samples) * self._vignette
         if sp.noise > 0:
-            rng = np.random.default_rng((sp.seed, index, 2))
-            read = (sp.noise / 255.0) ** 2 * 0.05  # read-noise variance in linear light near black
-            shot = (sp.noise / 255.0) * 0.02  # shot noise: variance grows with the signal
-            sigma = np.sqrt(read + shot * np.clip(lin, 0, 1))
-            lin = lin + sigma * rng.standard_normal(lin.shape, dtype=np.float32)
+            lin = sensor_noise(lin, sp.noise, np.random.default_rng((sp.seed, index, 2)))
         return _linear_to_u8(lin)
 
 
@@ -410,7 +420,10 @@ __all__ = [
     "FootageSpec",
     "dead_leaves",
     "held_out_specs",
+    "linear_to_u8",
     "photo",
+    "sensor_noise",
+    "srgb_to_linear",
     "training_specs",
     "write_footage",
 ]

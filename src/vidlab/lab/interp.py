@@ -5,7 +5,8 @@ back to the source's rate by each method in turn, and the frames that were dropp
 against the made ones: PSNR and SSIM on luma (Y' from RGB with the source's matrix weights, full
 range), only on reconstructed frames (originals passing through and the held tail are not
 counted). Speed is reconstructed frames per second of the op's wall time (decoding excluded,
-the same for every method).
+the same for every method). :func:`eval_interp_folder` does this for every video in a folder and
+sums up: each method's mean over the clips and its per-clip gain over minterpolate.
 """
 
 from __future__ import annotations
@@ -175,3 +176,86 @@ def eval_interp(
         frames_used=n,
         scores=tuple(scores),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEval:
+    """:func:`eval_interp` on every video of ``folder`` (sorted), and the summary over them."""
+
+    folder: str
+    clips: tuple[InterpEval, ...]
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(s.method for s in self.clips[0].scores)
+
+    def per_clip(self, method: str, key: str) -> list[float]:
+        """``key`` (psnr_y, ssim_y, fps, ...) of ``method`` on each clip, in clip order."""
+        return [float(getattr(next(s for s in c.scores if s.method == method), key)) for c in self.clips]
+
+    def overall(self) -> dict[str, Any]:
+        """Per method: the mean over clips of Y-PSNR, Y-SSIM and fps (each clip weighs the same,
+        whatever its length) and the worst clip's Y-PSNR; with minterpolate among the methods,
+        each other method's Y-PSNR gain over it per clip, its mean and its minimum."""
+        methods: dict[str, Any] = {}
+        for m in self.methods:
+            psnrs = self.per_clip(m, "psnr_y")
+            methods[m] = {
+                "psnr_y": _mean(psnrs),
+                "psnr_y_min_clip": min(psnrs),
+                "ssim_y": _mean(self.per_clip(m, "ssim_y")),
+                "fps": _mean(self.per_clip(m, "fps")),
+                "frames": int(sum(self.per_clip(m, "frames"))),
+            }
+        out: dict[str, Any] = {"clips": len(self.clips), "methods": methods}
+        if "minterpolate" in self.methods:
+            base = self.per_clip("minterpolate", "psnr_y")
+            gains = {}
+            for m in self.methods:
+                if m == "minterpolate":
+                    continue
+                per = [a - b for a, b in zip(self.per_clip(m, "psnr_y"), base, strict=True)]
+                gains[m] = {"per_clip": per, "mean": _mean(per), "min": min(per)}
+            out["gain_over_minterpolate_db"] = gains
+        return out
+
+    def to_dict(self, per_frame: bool = False) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "clips": [c.to_dict(per_frame=per_frame) for c in self.clips],
+            "overall": _rounded(self.overall()),
+        }
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if all(math.isfinite(v) for v in values) else math.inf
+
+
+def _rounded(value: Any) -> Any:
+    """Floats rounded to 4 decimals (infinite ones as None, as in :meth:`InterpEval.to_dict`)."""
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else round(value, 4)
+    return value
+
+
+def eval_interp_folder(
+    folder: str | os.PathLike[str],
+    methods: Sequence[str] = ("flow", "minterpolate"),
+    *,
+    factor: int = 2,
+    max_frames: int | None = 300,
+    params: dict[str, Any] | None = None,
+) -> FolderEval:
+    """:func:`eval_interp` on every video under ``folder`` (recursively, sorted by path; found
+    by extension as the dataset builder finds them). A folder without videos is a UsageError."""
+    from vidlab.ml.datasets import find_videos
+
+    clips = tuple(
+        eval_interp(p, methods, factor=factor, max_frames=max_frames, params=params)
+        for p in find_videos(folder)
+    )
+    return FolderEval(folder=str(folder), clips=clips)

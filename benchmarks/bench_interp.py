@@ -14,7 +14,7 @@ Targets (issue 6): flow beats minterpolate by >= 1.0 dB mean Y-PSNR over the set
 frames per second. Writes benchmarks/out/interp.json.
 
 ``--set real`` runs the camera-like clips instead (``REAL_CLIPS``: street, pan_real, handheld,
-zoom_real, night: motion blur, sensor noise, flicker, shake, H.264 CRF 24) and writes
+zoom_real, night: motion blur, sensor noise, flicker, shake, H.264 CRF 21) and writes
 benchmarks/out/interp_real.json; ``--set all`` runs both sets (interp_all.json). ``--methods``
 picks the methods, passed through to eval-interp as they are; with minterpolate among them,
 each method's per-clip gain over it and the worst clip's gain are printed too. ``_x4`` is

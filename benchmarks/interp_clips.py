@@ -25,21 +25,23 @@ real clips, and a noisy static street shot lost 0.5 dB to minterpolate). The cam
 (:data:`REAL_CLIPS`) is recorded through a camera model: each frame averages 5-6 sub-frame
 renders over the shutter interval in linear light (motion blur that matches the motion), gets a
 slow exposure drift and a per-frame flicker, a vignette, and io.footage's sensor noise (shot +
-read noise in linear light, seeded per frame), and the clip is H.264 CRF 24 with a keyframe a
-second (1-2.5 Mbit/s at 720p30: a phone's quality, not near-lossless). Frames are pure functions
+read noise in linear light, seeded per frame, correlated over ~1 px as demosaicing and in-camera
+noise reduction leave it: blotchy grain that a motion estimator can mistake for texture), and the
+clip is H.264 CRF 21 with a keyframe a second (a phone's or camera's quality, not near-lossless;
+bitrates in docs/benchmarks.md). Frames are pure functions
 of (clip, frame index); the dropped frames are decoded from the same compressed file, so the
 ground truth is what the camera recorded. They draw only on io.footage's ``TEST_PHOTOS``.
 
 - ``street``: a FIXED camera over a brick shop front (windows, a dark doorway, a building's
   shadow over the left third) and a gravel pavement in perspective; five small figures
   (11-20% of the frame height, the ``walkers`` rig) walk or run across at different depths and
-  speeds (2-9 px/frame), darkening as they enter the shadow; read noise ~2.5 code values in the
+  speeds (2-9 px/frame), darkening as they enter the shadow; read noise ~4 code values in the
   dark, 180-degree shutter. The case where flow lost to minterpolate on real footage.
 - ``pan_real``: ``pan`` through the camera (180-degree shutter, 6 samples: the fence blurs
   ~10 px at full speed), noise ~1.8 code values.
 - ``handheld``: io.footage's handheld shot (shake below 2 Hz, roll, flicker 2%) of a
   dead-leaves collage of the test photos, three non-rigid wobbling blobs crossing it, its own
-  4-sample 180-degree shutter and noise model.
+  4-sample 180-degree shutter and (uncorrelated) noise model.
 - ``zoom_real``: ``zoom``'s handheld gallery zoom (shake, roll, 1.0 -> 1.3) without its grain,
   through the camera: indoor exposure (0.8), 3% flicker, noise ~2.2 code values.
 - ``night``: the street by night, underexposed (lit windows, one street lamp), heavy noise
@@ -49,7 +51,7 @@ ground truth is what the camera recorded. They draw only on io.footage's ``TEST_
     python benchmarks/interp_clips.py [OUTDIR] [--set classic|real|all] [--size 1280x720]
         [--fps 30] [--seconds 3] [--names pan,street] [--force] [--jobs N]
 
-Clips are written as ``<name>.mp4`` (H.264 yuv420p; CRF 14 for the classic set, CRF 24 for the
+Clips are written as ``<name>.mp4`` (H.264 yuv420p; CRF 14 for the classic set, CRF 21 for the
 camera set), all into the same folder; an existing file with the right size, frame rate and frame
 count is kept (``--force`` rewrites it). Rendering a camera clip takes 15-35 s on one core.
 """
@@ -835,7 +837,7 @@ CLIPS: dict[str, Render] = {
 # -- camera footage (REAL_CLIPS) -------------------------------------------------------------------
 
 RealRender = Callable[[int, Fraction, int, int], np.ndarray]  # (index, fps, width, height) -> RGB
-REAL_CRF = 24  # a phone's or camera's rate at 720p30 (a few Mbit/s), not near-lossless
+REAL_CRF = 21  # a phone's or camera's rate at 720p30 (about 4-9 Mbit/s here), not near-lossless
 REAL_GOP = 30  # one keyframe a second, as cameras do
 _LIN = srgb_to_linear(np.arange(256, dtype=np.uint8))  # uint8 video signal -> linear light
 
@@ -854,6 +856,7 @@ class _Camera:
     exposure: float = 1.0
     drift: float = 0.05
     flicker: float = 0.015
+    grain: float = 1.0  # noise correlation (px): demosaicing and in-camera noise reduction
 
 
 def _record(
@@ -870,7 +873,7 @@ def _record(
     jitter = float(np.random.default_rng((cam.seed, index, 1)).normal(0, cam.flicker))
     gain = cam.exposure * (1 + cam.drift * math.sin(0.9 * t + cam.seed % 7)) * (1 + jitter)
     lin = acc * np.float32(gain / cam.samples) * _vignette(width, height)
-    lin = sensor_noise(lin, cam.noise, np.random.default_rng((cam.seed, index, 2)))
+    lin = sensor_noise(lin, cam.noise, np.random.default_rng((cam.seed, index, 2)), cam.grain)
     return linear_to_u8(lin)
 
 
@@ -1003,7 +1006,7 @@ def _street_scene(
     return frame
 
 
-_STREET_CAM = _Camera(noise=2.5, seed=7101, drift=0.04, flicker=0.01)
+_STREET_CAM = _Camera(noise=4.0, seed=7101, drift=0.04, flicker=0.01)
 _NIGHT_CAM = _Camera(noise=4.0, seed=7105, shutter=1.0, samples=6, exposure=0.35, drift=0.03, flicker=0.03)
 
 
@@ -1060,7 +1063,7 @@ def real_handheld(index: int, fps: Fraction, width: int, height: int) -> np.ndar
     return _handheld(width, height, fps).frame(index)
 
 
-#: Clips that look like camera footage (see the module's description); H.264 CRF 24.
+#: Clips that look like camera footage (see the module's description); H.264 CRF 21.
 REAL_CLIPS: dict[str, RealRender] = {
     "street": real_street,
     "pan_real": real_pan,
@@ -1097,7 +1100,7 @@ def write_real_clip(
     path: Path, render: RealRender, width: int, height: int, fps: Fraction, frames: int
 ) -> Path:
     """Encode ``frames`` camera frames of ``render`` into ``path`` as a camera would: H.264 at
-    CRF 24, a keyframe a second, 4:2:0."""
+    CRF 21, a keyframe a second, 4:2:0."""
     info = VideoInfo.constant_rate(path, width, height, fps, frames, codec="libx264", color=BT709)
     settings = EncodeSettings(codec="libx264", crf=REAL_CRF, pix_fmt="yuv420p", options={"g": str(REAL_GOP)})
     with VideoWriter(path, info, settings) as writer:

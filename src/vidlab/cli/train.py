@@ -152,51 +152,125 @@ def enhancer_cmd(
 ) -> None:
     """Train the compression-artifact remover (EnhancerNet) on real encodes of your videos or of
     generated clips; writes RUN/best.pt, RUN/last.pt, log.csv and loss.png."""
-    if data is not None and generate is not None:
-        raise typer.BadParameter("give --data or --generate, not both", param_hint="--generate")
-    overrides = dict(
-        steps=steps,
-        batch_size=batch_size,
-        grad_accum=grad_accum,
-        lr=lr,
-        weight_decay=weight_decay,
-        warmup_steps=warmup_steps,
-        min_lr_ratio=min_lr_ratio,
-        loss=loss,
-        crop=crop,
-        val_every=val_every,
-        val_batches=val_batches,
-        patience=patience,
-        min_delta=min_delta,
-        seed=seed,
-        workers=workers,
-        device=device,
-        amp=amp,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        threads=threads,
-        max_minutes=max_minutes,
-        arch_config=_arch_config(arch_config),
-    )
+    overrides = _overrides(locals())
     cfg = load_config("enhancer", config, overrides, resume, output)
     from vidlab.io.codecs import canonical_codec
     from vidlab.ml.tasks import EnhancerTask
 
     names = tuple(canonical_codec(c.strip()) for c in codecs.split(",") if c.strip()) if codecs else None
-    size = None
-    if clip_size is not None:
-        try:
-            w, h = (int(v) for v in clip_size.lower().split("x"))
-        except ValueError:
-            raise typer.BadParameter(f"expected WxH, got {clip_size!r}", param_hint="--clip-size") from None
-        size = (w, h)
     task = EnhancerTask.from_options(
-        data=data, generate=generate, config=cfg, codecs=names, frames_per_clip=frames_per_clip, size=size
+        data=data,
+        generate=generate,
+        config=cfg,
+        codecs=names,
+        frames_per_clip=frames_per_clip,
+        size=_size(clip_size),
     )
-    again = ["vidlab", "train", "enhancer"]
+    run_training(task, cfg, resume=resume, quiet=quiet, again=_again("enhancer", data, generate))
+
+
+@train_app.command("interpolator")
+def interpolator_cmd(
+    config: ConfigOpt = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder of videos to learn from (frames dropped and rebuilt).")
+    ] = None,
+    generate: Annotated[
+        int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
+    ] = None,
+    resume: ResumeOpt = False,
+    output: OutputOpt = None,
+    steps: StepsOpt = None,
+    batch_size: BatchOpt = None,
+    grad_accum: AccumOpt = None,
+    lr: LrOpt = None,
+    weight_decay: WdOpt = None,
+    warmup_steps: WarmupOpt = None,
+    min_lr_ratio: MinLrOpt = None,
+    loss: LossOpt = None,
+    crop: CropOpt = None,
+    val_every: ValEveryOpt = None,
+    val_batches: ValBatchesOpt = None,
+    patience: PatienceOpt = None,
+    min_delta: MinDeltaOpt = None,
+    seed: SeedOpt = None,
+    workers: LoaderWorkersOpt = None,
+    device: DeviceOpt = None,
+    amp: AmpOpt = None,
+    checkpoint_every: CkptEveryOpt = None,
+    log_every: LogEveryOpt = None,
+    threads: TorchThreadsOpt = None,
+    max_minutes: MaxMinutesOpt = None,
+    arch_config: ArchOpt = None,
+    factors: Annotated[
+        str | None, typer.Option(help="Comma-separated rate factors the samples rebuild (default 2,4).")
+    ] = None,
+    frames_per_clip: Annotated[
+        int | None, typer.Option("--frames-per-clip", min=3, help="Frames taken from each clip (default 17).")
+    ] = None,
+    clip_size: Annotated[
+        str | None, typer.Option("--clip-size", help="Size of generated clips, WxH (default 1280x720).")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train the learned interpolator (a refinement of the flow method's frames, InterpRefineNet)
+    on frames dropped from your videos or generated clips; writes RUN/best.pt, RUN/last.pt,
+    log.csv and loss.png."""
+    overrides = _overrides(locals())
+    cfg = load_config("interpolator", config, overrides, resume, output)
+    from vidlab.ml.tasks import InterpolatorTask
+
+    ks = None
+    if factors:
+        try:
+            ks = tuple(int(k) for k in factors.split(",") if k.strip())
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected integers like 2,4, got {factors!r}", param_hint="--factors"
+            ) from None
+        if not ks or min(ks) < 2:
+            raise typer.BadParameter(
+                f"factors must be integers >= 2, got {factors!r}", param_hint="--factors"
+            )
+    task = InterpolatorTask.from_options(
+        data=data,
+        generate=generate,
+        config=cfg,
+        factors=ks,
+        frames_per_clip=frames_per_clip,
+        size=_size(clip_size),
+    )
+    run_training(task, cfg, resume=resume, quiet=quiet, again=_again("interpolator", data, generate))
+
+
+def _overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """The TrainConfig fields among a command's options (None: not given)."""
+    from vidlab.ml.train import TrainConfig
+
+    if options.get("data") is not None and options.get("generate") is not None:
+        raise typer.BadParameter("give --data or --generate, not both", param_hint="--generate")
+    names = set(TrainConfig.field_names()) - {"task", "output"}
+    picked = {k: v for k, v in options.items() if k in names}
+    picked["arch_config"] = _arch_config(options.get("arch_config"))
+    return picked
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"expected WxH, got {text!r}", param_hint="--clip-size") from None
+    return w, h
+
+
+def _again(task: str, data: Path | None, generate: int | None) -> list[str]:
+    """The command line that resumes this run."""
+    again = ["vidlab", "train", task]
     again += ["--data", str(data)] if data is not None else []
     again += ["--generate", str(generate)] if generate is not None else []
-    run_training(task, cfg, resume=resume, quiet=quiet, again=again)
+    return again
 
 
 def run_training(task: Any, cfg: Any, *, resume: bool, quiet: bool, again: list[str]) -> Any:

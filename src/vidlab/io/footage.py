@@ -100,13 +100,23 @@ def linear_to_u8(lin: np.ndarray) -> np.ndarray:
     return np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def sensor_noise(lin: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+def sensor_noise(
+    lin: np.ndarray, noise: float, rng: np.random.Generator, grain: float = 0.0
+) -> np.ndarray:
     """``lin`` (float32 linear light) plus a camera sensor's noise: read noise of sigma about
-    ``noise`` 8-bit code values at black, and shot noise whose variance grows with the signal."""
+    ``noise`` 8-bit code values at black, and shot noise whose variance grows with the signal.
+    ``grain`` > 0 correlates the noise over about that many pixels (a Gaussian of that sigma,
+    same variance), as a camera's demosaicing and noise reduction leave it: blotchy grain that
+    looks like texture to a motion estimator, where i.i.d. noise averages out."""
     read = (noise / 255.0) ** 2 * 0.05  # read-noise variance in linear light near black
     shot = (noise / 255.0) * 0.02  # shot noise: variance grows with the signal
     sigma = np.sqrt(read + shot * np.clip(lin, 0, 1))
-    return lin + sigma * rng.standard_normal(lin.shape, dtype=np.float32)
+    field = rng.standard_normal(lin.shape, dtype=np.float32)
+    if grain > 0:
+        field = cv2.GaussianBlur(field, (0, 0), grain)
+        # a Gaussian of sigma s keeps 1 / (2 sqrt(pi) s) of white noise's variance (per axis)
+        field *= np.float32(2 * math.sqrt(math.pi) * grain)
+    return lin + sigma * field
 
 
 _srgb_to_linear = srgb_to_linear  # the old private names, kept for existing callers

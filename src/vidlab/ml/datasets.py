@@ -446,3 +446,123 @@ def tuple_starts(clip: np.ndarray, length: int, stride: int = 1) -> np.ndarray:
     span = (length - 1) * stride
     starts = [i for i in range(len(clip) - span) if clip[i] == clip[i + span]]
     return np.asarray(starts, np.int64)
+
+
+# -- interpolation samples: the learned interpolator's inputs, made by the flow method ------------------
+
+#: H.264 CRFs the generated interpolation clips are compressed at before use (a camera's or a
+#: phone's range), so frames and ground truth carry real compression, as the benchmark's do.
+SOURCE_CRFS = (18, 22, 26)
+
+
+@dataclass
+class InterpCache:
+    """Samples for the learned interpolator: for sample ``i``, ``warped[i, 0]`` and
+    ``warped[i, 1]`` are frames 0 and 1 warped to time ``t[i]`` by the flow method,
+    ``weight[i]`` frame 0's blend weight there (uint8, 255 = 1), and ``truth[i]`` the real frame
+    at that time."""
+
+    root: Path
+    warped: np.ndarray
+    weight: np.ndarray
+    truth: np.ndarray
+    t: np.ndarray
+    clip: np.ndarray
+    meta: dict
+
+    @classmethod
+    def open(cls, root: Path) -> InterpCache:
+        def arr(name: str) -> np.ndarray:
+            return np.load(root / f"{name}.npy", mmap_mode="r")
+
+        meta = json.loads((root / "meta.json").read_text())
+        return cls(root, arr("warped"), arr("weight"), arr("truth"), arr("t"), arr("clip"), meta)
+
+
+def build_interp_samples(
+    sources: Sequence[Source],
+    cache_root: str | os.PathLike[str],
+    *,
+    factors: Sequence[int] = (2, 4),
+    frames_per_clip: int = 17,
+    flow: dict | None = None,
+    compress: bool = True,
+    max_side: int = 1280,
+    cancel: CancelToken | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> InterpCache:
+    """For every source and every factor ``k``: keep every ``k``-th frame, run the flow
+    interpolator over the kept frames in order (as ``interpolate`` does, so quadratic paths see
+    the previous pair), and for each dropped frame store the flow method's warped frames and
+    weight at its time with the frame itself as the target. Generated sources are first
+    compressed with H.264 at one of :data:`SOURCE_CRFS` (``compress``); files are used as
+    decoded. ``flow`` holds :class:`~vidlab.vision.interp.FlowPair` options."""
+    from vidlab.vision.interp import FlowPair
+
+    if not sources:
+        raise UsageError("no sources to build interpolation samples from", param="data")
+    flow = dict(flow or {})
+    parts = {
+        "sources": [s.key for s in sources],
+        "factors": list(factors),
+        "n": frames_per_clip,
+        "flow": flow,
+        "compress": compress,
+        "max_side": max_side,
+        "crfs": list(SOURCE_CRFS),
+    }
+    root = _cache_dir(Path(cache_root), "interp", parts)
+    if (root / "meta.json").exists():
+        return InterpCache.open(root)
+    with _building(root) as tmp:
+        writers: dict[str, _ArrayWriter] = {}
+        times: list[float] = []
+        clips: list[int] = []
+        info = []
+        for c, src in enumerate(sources):
+            if cancel is not None:
+                cancel.check()
+            frames = [_window(im, max_side) for im in src.decoded(frames_per_clip)]
+            if src.render is not None and compress and frames:
+                deg = Degradation("libx264", crf=SOURCE_CRFS[c % len(SOURCE_CRFS)], preset="veryfast")
+                encoded = tmp / "source.mp4"
+                _encode(frames, encoded, src.fps, deg)
+                frames = list(_rgb_frames(encoded))
+                encoded.unlink()
+            if not writers and frames:
+                shape = frames[0].shape
+                writers = {
+                    "warped": _ArrayWriter(tmp / "warped.npy", (2, *shape)),
+                    "weight": _ArrayWriter(tmp / "weight.npy", shape[:2]),
+                    "truth": _ArrayWriter(tmp / "truth.npy", shape),
+                }
+            frames = [_fit(im, writers["truth"].shape) for im in frames] if writers else []
+            made = 0
+            for k in factors:
+                engine = FlowPair(**flow)
+                try:
+                    for i in range(0, len(frames) - k, k):
+                        engine.pair(frames[i], frames[i + k])
+                        for j in range(1, k):
+                            wa, wb, w0 = engine.warped(j / k)
+                            writers["warped"].add(np.stack([wa, wb]))
+                            writers["weight"].add(np.clip(w0 * 255 + 0.5, 0, 255).astype(np.uint8))
+                            writers["truth"].add(frames[i + j])
+                            times.append(j / k)
+                            clips.append(c)
+                            made += 1
+                finally:
+                    engine.close()
+            info.append({"name": src.name, "frames": len(frames), "samples": made})
+            if on_progress is not None:
+                on_progress(c + 1, len(sources))
+        if not times:
+            raise UsageError(
+                f"no clip has enough frames to drop and rebuild one (factors {list(factors)})", param="data"
+            )
+        for w in writers.values():
+            w.finish()
+        np.save(tmp / "t.npy", np.asarray(times, np.float32))
+        np.save(tmp / "clip.npy", np.asarray(clips, np.int32))
+        (tmp / "meta.json").write_text(json.dumps({"clips": info, "parts": parts}, indent=1))
+    return InterpCache.open(root)

@@ -39,12 +39,12 @@ class ExportReport:
     card: Path | None = None
 
 
-def _check_shapes(multiple: int) -> list[tuple[int, int, int, int]]:
+def _check_shapes(multiple: int, channels: int = 3) -> list[tuple[int, int, int, int]]:
     """Two batch sizes and two sizes, non-square, all multiples of the model's ``multiple``."""
     m = max(1, multiple)
     a = max(2, -(-32 // m)) * m
     b = max(3, -(-48 // m)) * m
-    return [(1, 3, a, b), (2, 3, b + m, a)]
+    return [(1, channels, a, b), (2, channels, b + m, a)]
 
 
 def export_onnx(
@@ -84,7 +84,8 @@ def export_onnx(
         ) from None
     model.eval()
     multiple = int(getattr(model, "multiple", 16) or 16)
-    shapes = _check_shapes(multiple)
+    channels = int(getattr(model, "in_channels", 3))
+    shapes = _check_shapes(multiple, channels)
 
     buf = io.BytesIO()
     dummy = torch.zeros(shapes[0])
@@ -138,7 +139,7 @@ def export_onnx(
         tmp.unlink(missing_ok=True)
 
     config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
-    inputs = {**DEFAULT_INPUTS, "channels": 3, "multiple": max(multiple, 1)}
+    inputs = {**DEFAULT_INPUTS, "channels": channels, "multiple": max(multiple, 1)}
     training = {
         "command": config.get("command", ""),
         "data": config.get("data", ""),

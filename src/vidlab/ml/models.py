@@ -73,3 +73,55 @@ class EnhancerNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.unfold(self.body(self.fold(x)))
+
+
+def _he_init(module: nn.Module) -> None:
+    """He-normal weights and zero biases for every convolution (see :class:`EnhancerNet`)."""
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv2d):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+
+
+@register_arch("interp_refine")
+class InterpRefineNet(nn.Module):
+    """Refines the flow method's in-between frame (``interpolate method=learned``).
+
+    Input (N x 8 x H x W, 0..1): frame 0 and frame 1 warped to time ``t`` by the flow method
+    (:meth:`vidlab.vision.interp.FlowPair.warped`), frame 0's blend weight there, and ``t``
+    as a constant plane. A small two-scale U-Net (at 1/2 and 1/4 size, behind a pixel unshuffle)
+    predicts a correction of the blend weight's logit and an RGB residual; the output is
+    ``m * w0_frame + (1 - m) * w1_frame + residual`` with ``m = sigmoid(logit(w0) + dz)``. The
+    last layer starts at zero, so an untrained net is exactly the flow method, and training
+    only has to learn where the flows and their weights are wrong. H and W must be multiples
+    of 4."""
+
+    multiple = 4
+    in_channels = 8
+
+    def __init__(self, channels: int = 24, depth: int = 2) -> None:
+        super().__init__()
+        if channels < 1 or depth < 0:
+            raise ValueError("channels must be >= 1 and depth >= 0")
+        c = channels
+        self.fold = nn.PixelUnshuffle(2)
+        self.enc = nn.Sequential(nn.Conv2d(32, c, 3, padding=1), nn.ReLU(inplace=True))
+        low: list[nn.Module] = [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(depth):
+            low += [nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.ReLU(inplace=True)]
+        low += [nn.Conv2d(2 * c, 4 * c, 1), nn.PixelShuffle(2)]
+        self.low = nn.Sequential(*low)
+        self.dec = nn.Sequential(nn.Conv2d(2 * c, c, 3, padding=1), nn.ReLU(inplace=True))
+        self.head = nn.Conv2d(c, 16, 3, padding=1)
+        self.unfold = nn.PixelShuffle(2)
+        _he_init(self)
+        nn.init.zeros_(self.head.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wa, wb, w0 = x[:, 0:3], x[:, 3:6], x[:, 6:7]
+        e = self.enc(self.fold(x))
+        d = self.dec(torch.cat([e, self.low(e)], 1))
+        o = self.unfold(self.head(d))
+        w = w0.clamp(1e-4, 1 - 1e-4)
+        m = torch.sigmoid(torch.log(w) - torch.log1p(-w) + o[:, 0:1])
+        return m * wa + (1 - m) * wb + o[:, 1:4]

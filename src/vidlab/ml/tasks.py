@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -136,25 +136,23 @@ class StyleFrames(torch.utils.data.Dataset):
 
 
 @dataclass
-class EnhancerTask:
-    """Train :class:`vidlab.ml.models.EnhancerNet` to undo real encodes. ``data`` is a folder of
-    videos (a UCF-101-style layout is split per class; a flat folder by file), ``generate`` a
-    number of camera-like clips rendered from the training photographs; one of the two. Validation
-    uses clips the training split never sees."""
+class VideoTask:
+    """What the trainable tasks share: where the clips come from. ``data`` is a folder of videos
+    (a UCF-101-style layout is split per class; a flat folder by file), ``generate`` a number of
+    camera-like clips rendered from the training photographs; one of the two. Validation uses
+    clips the training split never sees."""
 
     data: Path | None = None
     generate: int | None = None
     cache_dir: Path = Path("runs/cache")
-    codecs: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9")
     frames_per_clip: int = 24
-    keep_every: int = 3
     size: tuple[int, int] = (960, 544)
-    crops_per_frame: int = 64
     seed: int = 0
-    arch_config: dict[str, Any] = field(default_factory=lambda: dict(ENHANCER_ARCH))
-    name: str = "enhancer"
-    arch: str = "enhancer"
+    arch_config: dict[str, Any] = field(default_factory=dict)
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    #: The architecture's defaults (``arch_config`` overrides them).
+    DEFAULT_ARCH: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def from_options(
@@ -164,10 +162,12 @@ class EnhancerTask:
         generate: int | None = None,
         config: Any = None,
         cache_dir: Path | None = None,
-        codecs: tuple[str, ...] | None = None,
         frames_per_clip: int | None = None,
         size: tuple[int, int] | None = None,
-    ) -> EnhancerTask:
+        **extra: Any,
+    ) -> Self:
+        """A task from the CLI's or a config's options (``extra``: the task's own fields; None
+        keeps the default)."""
         if (data is None) == (generate is None):
             raise UsageError(
                 "give either data (a folder of videos) or generate (a number of clips)",
@@ -179,12 +179,10 @@ class EnhancerTask:
                 param="generate",
             )
         seed = getattr(config, "seed", 0)
-        arch = {**ENHANCER_ARCH, **(getattr(config, "arch_config", None) or {})}
+        arch = {**cls.DEFAULT_ARCH, **(getattr(config, "arch_config", None) or {})}
         out = getattr(config, "output", None)
         task = cls(data=data, generate=generate, seed=seed, arch_config=arch)
         task.cache_dir = cache_dir or (Path(out).parent / "cache" if out else Path("runs/cache"))
-        if codecs:
-            task.codecs = tuple(codecs)
         if frames_per_clip:
             task.frames_per_clip = frames_per_clip
         if size is not None:
@@ -193,6 +191,9 @@ class EnhancerTask:
                     f"clip size must be between 64 and 4096 px, got {size[0]}x{size[1]}", param="size"
                 )
             task.size = (size[0] // 16 * 16, size[1] // 16 * 16)
+        for key, value in extra.items():
+            if value:
+                setattr(task, key, value)
         return task
 
     def _splits(self) -> tuple[list[ds.Source], list[ds.Source]]:
@@ -211,6 +212,34 @@ class EnhancerTask:
                 log.warning("only one video: validation uses the same clip as training")
         mf = self.frames_per_clip
         return ds.file_sources(train, mf), ds.file_sources(val, mf)
+
+    def _describe_sources(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "source": str(self.data) if self.data else f"generated:{self.generate}",
+            "frames_per_clip": self.frames_per_clip,
+        }
+        if self.generate is not None:
+            from vidlab.io.footage import TRAIN_PHOTOS
+
+            out["photos"] = list(TRAIN_PHOTOS)
+            out["size"] = list(self.size)
+        return out
+
+
+@dataclass
+class EnhancerTask(VideoTask):
+    """Train :class:`vidlab.ml.models.EnhancerNet` to undo real encodes of the clips
+    (:func:`datasets.build_pairs`)."""
+
+    codecs: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9")
+    keep_every: int = 3
+    crops_per_frame: int = 64
+    name: str = "enhancer"
+    arch: str = "enhancer"
+    DEFAULT_ARCH: ClassVar[dict[str, Any]] = ENHANCER_ARCH
+
+    def __post_init__(self) -> None:
+        self.arch_config = {**ENHANCER_ARCH, **self.arch_config}
 
     def caches(self, cancel: Any = None, on_progress: Any = None) -> tuple[ds.PairCache, ds.PairCache]:
         """Build (or reuse) the train and validation pair caches."""
@@ -242,20 +271,117 @@ class EnhancerTask:
         return train, val
 
     def describe(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "source": str(self.data) if self.data else f"generated:{self.generate}",
+        out = self._describe_sources() | {
             "codecs": list(self.codecs),
             "degradations": [d.label for d in ds.default_degradations(self.codecs)],
-            "frames_per_clip": self.frames_per_clip,
             "keep_every": self.keep_every,
             "crops_per_frame": self.crops_per_frame,
         }
-        if self.generate is not None:
-            from vidlab.io.footage import TRAIN_PHOTOS
-
-            out["photos"] = list(TRAIN_PHOTOS)
-            out["size"] = list(self.size)
         if "caches" in self._built:
             tc, vc = self._built["caches"]
             out["train_pairs"], out["val_pairs"] = len(tc.degraded), len(vc.degraded)
+        return out
+
+
+#: The shipped learned interpolator's architecture (see data/models/interpolate_learned.json).
+INTERP_ARCH = {"channels": 24, "depth": 2}
+
+
+class InterpCrops(torch.utils.data.Dataset):
+    """Crops of interpolation samples (:class:`datasets.InterpCache`): the input stacks both
+    warped frames, frame 0's weight and ``t`` (8 channels), the target is the true frame.
+    ``augment`` adds flips and time reversal (the frames swap, the weight becomes ``1 - w0`` and
+    ``t`` becomes ``1 - t``), all a pure function of (seed, index)."""
+
+    def __init__(
+        self,
+        cache: ds.InterpCache,
+        samples: np.ndarray,
+        crop: int,
+        *,
+        seed: int,
+        length: int | None = None,
+        augment: bool = True,
+    ) -> None:
+        h, w = cache.truth.shape[1:3]
+        if crop > min(h, w):
+            raise UsageError(f"crop {crop} is larger than the frames ({w}x{h})", param="crop")
+        if crop % 4:
+            raise UsageError(f"crop must be a multiple of 4, got {crop}", param="crop")
+        if len(samples) == 0:
+            raise UsageError("this split has no samples", param="data")
+        self.cache, self.samples, self.crop, self.seed, self.augment = cache, samples, crop, seed, augment
+        self.length = length or len(samples)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[Any, Any]:
+        rng = np.random.default_rng((self.seed, i))
+        pick = int(rng.integers(len(self.samples))) if self.length != len(self.samples) else i
+        k = int(self.samples[pick])
+        h, w = self.cache.truth.shape[1:3]
+        c = self.crop
+        y = int(rng.integers(0, (h - c) // 4 + 1)) * 4
+        x = int(rng.integers(0, (w - c) // 4 + 1)) * 4
+        wa, wb = (np.asarray(self.cache.warped[k, j, y : y + c, x : x + c]) for j in (0, 1))
+        w0 = np.asarray(self.cache.weight[k, y : y + c, x : x + c])
+        truth = np.asarray(self.cache.truth[k, y : y + c, x : x + c])
+        t = float(self.cache.t[k])
+        if self.augment:
+            if rng.integers(2):
+                wa, wb, w0, t = wb, wa, 255 - w0, 1.0 - t
+            if rng.integers(2):
+                wa, wb, w0, truth = wa[:, ::-1], wb[:, ::-1], w0[:, ::-1], truth[:, ::-1]
+            if rng.integers(2):
+                wa, wb, w0, truth = wa[::-1], wb[::-1], w0[::-1], truth[::-1]
+        planes = torch.from_numpy(np.ascontiguousarray(w0)).float().div_(255.0)[None]
+        inputs = torch.cat([_to_tensor(wa), _to_tensor(wb), planes, torch.full_like(planes, t)])
+        return inputs, _to_tensor(truth)
+
+
+@dataclass
+class InterpolatorTask(VideoTask):
+    """Train :class:`vidlab.ml.models.InterpRefineNet` to refine the flow method: samples are
+    the flow method's warped frames at every dropped frame's time (2x and 4x), the targets the
+    dropped frames (:func:`datasets.build_interp_samples`)."""
+
+    factors: tuple[int, ...] = (2, 4)
+    frames_per_clip: int = 17
+    size: tuple[int, int] = (1280, 720)
+    crops_per_sample: int = 32
+    name: str = "interpolator"
+    arch: str = "interp_refine"
+    DEFAULT_ARCH: ClassVar[dict[str, Any]] = INTERP_ARCH
+
+    def __post_init__(self) -> None:
+        self.arch_config = {**INTERP_ARCH, **self.arch_config}
+
+    def caches(self, cancel: Any = None, on_progress: Any = None) -> tuple[ds.InterpCache, ds.InterpCache]:
+        """Build (or reuse) the train and validation sample caches."""
+        if "caches" not in self._built:
+            train, val = self._splits()
+            kw = {"factors": self.factors, "frames_per_clip": self.frames_per_clip}
+            tc = ds.build_interp_samples(train, self.cache_dir, cancel=cancel, on_progress=on_progress, **kw)
+            vc = ds.build_interp_samples(val, self.cache_dir, cancel=cancel, on_progress=on_progress, **kw)
+            self._built["caches"] = (tc, vc)
+        return self._built["caches"]
+
+    def datasets(self, config: Any) -> tuple[Any, Any]:
+        crop = getattr(config, "crop", 96)
+        tc, vc = self.caches()
+        n = len(tc.t)
+        train = InterpCrops(tc, np.arange(n), crop, seed=self.seed, length=n * self.crops_per_sample)
+        val = InterpCrops(vc, np.arange(len(vc.t)), crop, seed=self.seed + 7919, augment=False)
+        return train, val
+
+    def describe(self) -> dict[str, Any]:
+        out = self._describe_sources() | {
+            "factors": list(self.factors),
+            "crops_per_sample": self.crops_per_sample,
+            "source_crfs": list(ds.SOURCE_CRFS),
+        }
+        if "caches" in self._built:
+            tc, vc = self._built["caches"]
+            out["train_samples"], out["val_samples"] = len(tc.t), len(vc.t)
         return out

@@ -59,7 +59,7 @@ class TrainConfig:
     """Every knob of a training run. Read from YAML (:meth:`from_yaml`) and/or overrides
     (:meth:`from_sources`); each field's help is in its metadata (the CLI shows it)."""
 
-    task: str = _opt("enhancer", "What is trained: enhancer (later interpolator, style).")
+    task: str = _opt("enhancer", "What is trained: enhancer or interpolator (later style).")
     output: str | None = _opt(None, "Run folder for checkpoints and logs (default: runs/TASK).")
     steps: int = _opt(2000, "Optimizer steps in the whole run.", minimum=1)
     batch_size: int = _opt(16, "Samples per micro-batch (per process under DDP).", minimum=1)

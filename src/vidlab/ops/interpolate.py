@@ -22,26 +22,31 @@ neighbours (static shots, duplicated frames) skip flow and are blended.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
-from vidlab.core.errors import MediaError, RecipeError
+from vidlab.core.errors import MediaError, RecipeError, VidlabError
 from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
 from vidlab.ops.base import Resources, TemporalOp, param
 from vidlab.ops.registry import register_op
 from vidlab.vision import flow
+from vidlab.vision.interp import BlendPair, FlowPair, PairInterpolator, plane_at
+from vidlab.vision.interp import blend as _blend
 from vidlab.vision.scene import cut_score, thumbnail
 
-METHODS = ("flow", "blend", "minterpolate")
+METHODS = ("flow", "learned", "rife", "blend", "minterpolate")
+#: The learned method's shipped model (``vidlab models info interpolate_learned``).
+LEARNED_MODEL = "interpolate_learned"
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 SCENE_POLICIES = ("repeat", "blend", "cut")
 
 # Thumbnails closer than this (mean |Lab difference|) may be a static pair; confirmed at full size.
@@ -60,159 +65,6 @@ def grid_time_base(source_tb: Fraction, fps: Fraction) -> Fraction:
         math.gcd(source_tb.numerator, period.numerator), math.lcm(source_tb.denominator, period.denominator)
     )
     return tb if tb.denominator <= _MAX_TB_DEN else period
-
-
-class PairInterpolator(Protocol):
-    """What a pair-based method implements (flow, blend, and later learned models): ``pair``
-    takes two neighbouring RGB frames, ``at`` makes the frame at ``0 < t < 1`` between them."""
-
-    def pair(self, a: np.ndarray, b: np.ndarray) -> None: ...
-
-    def at(self, t: float) -> np.ndarray: ...
-
-
-def plane_at(engine: PairInterpolator, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """A plane (alpha, a mask) of the frame at ``t``, moved as the engine moved the pixels of
-    the last :meth:`PairInterpolator.at` call when it can (``engine.plane_at``), else blended."""
-    move = getattr(engine, "plane_at", None)
-    if move is not None:
-        return move(a, b, t)  # type: ignore[no-any-return]
-    return _blend(a, b, t)
-
-
-def _blend(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    return cv2.addWeighted(a, 1.0 - t, b, t, 0.0)
-
-
-class BlendPair:
-    """Cross-fade: ``(1 - t) a + t b``."""
-
-    def pair(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.a, self.b = a, b
-
-    def at(self, t: float) -> np.ndarray:
-        return cv2.addWeighted(self.a, 1.0 - t, self.b, t, 0.0)
-
-
-class FlowPair:
-    """Motion-compensated interpolation from bidirectional DIS flow.
-
-    Per pair (at ``flow_width``): forward flow ``f01`` and backward flow ``f10``, each in its own
-    thread, and their round-trip errors ``e0`` (on frame 0) and ``e1`` (on frame 1).
-
-    Per time ``t``: a motion vector ``m`` (frame 0 -> frame 1 displacement) for every output
-    pixel ``x`` is found two ways, by inverting ``p + t f01(p) = x`` and ``q + (1 - t) f10(q) = x``
-    with a few fixed-point steps. Each candidate is scored by the difference between the
-    two frames sampled at ``x - t m`` and ``x + (1 - t) m`` (box-filtered), and the better one
-    kept. The frames are warped at full size along ``m`` and blended with weights ``(1 - t) c0``
-    and ``t c1``: ``c1`` falls where the frame-0 source pixel has no match in frame 1 (it is
-    being covered, so only frame 0 shows it), ``c0`` likewise from ``e1``, and a source
-    position outside a frame gives that frame no weight (content entering at an edge).
-    """
-
-    # Fixed-point steps when inverting a flow to time t (more changed nothing measurable).
-    ITERATIONS = 3
-
-    def __init__(
-        self, flow_width: int = 640, preset: str = "medium", occlusion: float = 1.0, quadratic: bool = True
-    ) -> None:
-        self.flow_width = flow_width
-        self.occlusion = occlusion
-        self.quadratic = quadratic
-        self._dis = (flow.dis(preset), flow.dis(preset))
-        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (frame 1, its flow to frame 0)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vidlab-flow")
-
-    def pair(self, a: np.ndarray, b: np.ndarray) -> None:
-        self.a, self.b = a, b
-        g0 = flow.gray(a, self.flow_width)
-        g1 = flow.gray(b, self.flow_width)
-        # (frames below DIS's minimum size get zero flow: the pair is blended in place)
-        fwd = self._pool.submit(flow.calc, self._dis[0], g0, g1)
-        f10 = flow.calc(self._dis[1], g1, g0)
-        f01 = fwd.result()
-        self.g0, self.g1, self.f01, self.f10 = g0, g1, f01, f10
-        self.e0 = _round_trip(f01, f10)  # on frame 0: large where frame 0's pixel is hidden in 1
-        self.e1 = _round_trip(f10, f01)  # on frame 1: large where frame 1's pixel is hidden in 0
-        # The previous pair's backward flow is this frame 0's flow to the frame before it: with
-        # it, each pixel's acceleration (a quadratic path, as in Xu et al.'s QVI, from the past
-        # alone so the latency stays one frame).
-        self.accel: np.ndarray | None = None
-        if self.quadratic and self._last is not None and self._last[0] is a:
-            f0m1 = self._last[1]
-            accel = cv2.blur(f01 + f0m1, (9, 9))
-            limit = 0.5 * cv2.magnitude(f01[..., 0], f01[..., 1]) + 2.0
-            norm = cv2.magnitude(accel[..., 0], accel[..., 1])
-            self.accel = accel * np.minimum(1.0, limit / np.maximum(norm, 1e-6))[..., None]
-        self._last = (b, f10)
-
-    def _project(self, f: np.ndarray, s: float) -> np.ndarray:
-        """``f`` sampled at the point ``p`` with ``p + s f(p) = x``, for every ``x``."""
-        v = f
-        for _ in range(self.ITERATIONS):
-            v = flow.warp(f, -s * v)
-        return v
-
-    def motion(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Flows from time ``t`` to frames 0 and 1 and their blend weights (at flow size)."""
-        m_fwd = self._project(self.f01, t)
-        m_bwd = -self._project(self.f10, 1.0 - t)
-        better = self._mismatch(m_bwd, t) < self._mismatch(m_fwd, t)
-        m = np.where(better[..., None], m_bwd, m_fwd)
-        ft0, ft1 = -t * m, (1.0 - t) * m
-        if self.accel is not None:
-            # The point a straight path puts at y is at y + c on its curved path, so x shows the
-            # point of y = x - c (with c read at x: accelerations vary slowly).
-            c = flow.warp(self.accel, ft0) * (0.5 * (t * t - t))
-            ft0 = flow.warp(ft0, -c) - c
-            ft1 = flow.warp(ft1, -c) - c
-        tol = self.occlusion + 0.05 * cv2.magnitude(m[..., 0], m[..., 1])
-        h, w = m.shape[:2]
-        c1 = 1.0 / (1.0 + (flow.warp(self.e0, ft0) / tol) ** 2) * _inside(ft1, w, h)
-        c0 = 1.0 / (1.0 + (flow.warp(self.e1, ft1) / tol) ** 2) * _inside(ft0, w, h)
-        w0 = (1.0 - t) * c0 + 1e-3 * (1.0 - t)
-        w1 = t * c1 + 1e-3 * t
-        total = w0 + w1
-        return ft0, ft1, w0 / total, w1 / total
-
-    def _mismatch(self, m: np.ndarray, t: float) -> np.ndarray:
-        """How much the two frames disagree along motion ``m`` at time ``t`` (box-filtered)."""
-        diff = cv2.absdiff(flow.warp(self.g0, -t * m), flow.warp(self.g1, (1.0 - t) * m))
-        return cv2.blur(diff.astype(np.float32), (5, 5))
-
-    def at(self, t: float) -> np.ndarray:
-        ft0, ft1, w0, w1 = self.motion(t)
-        h, w = self.a.shape[:2]
-        ft0, ft1 = flow.resize_flow(ft0, w, h), flow.resize_flow(ft1, w, h)
-        if w0.shape[:2] != (h, w):
-            w0 = cv2.resize(w0, (w, h), interpolation=cv2.INTER_LINEAR)
-            w1 = cv2.resize(w1, (w, h), interpolation=cv2.INTER_LINEAR)
-        self._last_motion = (t, ft0, ft1, w0, w1)
-        return cv2.blendLinear(flow.warp(self.a, ft0), flow.warp(self.b, ft1), w0, w1)
-
-    def plane_at(self, a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-        """Planes of the pair moved along the same paths and weights as the pixels at ``t``."""
-        last = getattr(self, "_last_motion", None)
-        if last is None or last[0] != t or last[1].shape[:2] != a.shape[:2]:
-            return _blend(a, b, t)
-        _, ft0, ft1, w0, w1 = last
-        return cv2.blendLinear(flow.warp(a, ft0), flow.warp(b, ft1), w0, w1)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-
-
-def _round_trip(f: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``|f(x) + g(x + f(x))|``: how far a pixel lands from home after going there and back."""
-    r = f + flow.warp(g, f)
-    return cv2.magnitude(r[..., 0], r[..., 1])
-
-
-def _inside(offsets: np.ndarray, w: int, h: int) -> np.ndarray:
-    """1 where ``grid + offsets`` lands inside a ``w`` x ``h`` picture, else 0."""
-    coords = flow._grid(w, h) + offsets
-    x, y = coords[..., 0], coords[..., 1]
-    return ((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)).astype(np.float32)
 
 
 @register_op
@@ -244,6 +96,25 @@ class Interpolate(TemporalOp):
         1.0, min=0.05, max=20.0, help="forward/backward round trip (px at flow size) that marks occlusion"
     )
     quadratic: bool = param(True, help="bend paths by each pixel's acceleration (from the previous pair)")
+    model: str = param(
+        "",
+        help="learned: a registry name or .onnx (default interpolate_learned); rife: a flownet.pkl",
+    )
+    device: str = param(
+        "auto", choices=DEVICES, help="learned/rife: ONNX Runtime backend (auto: CUDA if present)"
+    )
+    threads: int = param(
+        0, min=0, max=256, help="learned/rife: ONNX Runtime threads (0: all of this worker's cores)"
+    )
+    tile: int = param(
+        1024, min=64, max=8192, help="learned: tile size in pixels (bounds memory on large frames)"
+    )
+    static: float = param(
+        1.0,
+        min=0.0,
+        max=50.0,
+        help="keep a pixel still where no motion explains it within this (code values; 0: off)",
+    )
     # The stream this op was bound to (see bind): fixes the rate, the grid's origin and the
     # last frame's duration. Not a parameter; recipes never carry it.
     source: VideoInfo | None = field(default=None, repr=False, compare=False)
@@ -279,13 +150,17 @@ class Interpolate(TemporalOp):
         return replace(self, source=info)
 
     def resources(self) -> Resources:
+        if self.method in ("learned", "rife"):
+            # ORT's intra-op pool keeps the machine busy on one frame (as neural_enhance).
+            threads = self.threads or os.cpu_count() or 1
+            return Resources(threads=threads, gpu=self.device in ("cuda", "tensorrt"))
         # The flow method measures forward and backward flow on two threads.
         return Resources(threads=2 if self.method == "flow" else 1)
 
     def preroll(self) -> int:
         # The flow method bends each path with the previous pair's flow: a chunk starts one
         # frame early so its first pair is made exactly as in one stream.
-        return 1 if self.method == "flow" and self.quadratic else 0
+        return 1 if self.method in ("flow", "learned") and self.quadratic else 0
 
     def postroll(self) -> int:
         return 1  # the frame after a chunk's last one, to fill the gap after it
@@ -293,7 +168,44 @@ class Interpolate(TemporalOp):
     def pair_interpolator(self) -> PairInterpolator:
         if self.method == "blend":
             return BlendPair()
-        return FlowPair(self.flow_width, self.preset, self.occlusion, quadratic=self.quadratic)
+        if self.method == "rife":
+            return self._rife()
+        flow_options = dict(
+            flow_width=self.flow_width,
+            preset=self.preset,
+            occlusion=self.occlusion,
+            quadratic=self.quadratic,
+            static=self.static,
+        )
+        if self.method == "learned":
+            session = self.state("learned", self._open_learned)
+            return LearnedPair(session, self.tile, **flow_options)
+        return FlowPair(**flow_options)
+
+    def _open_learned(self) -> Any:
+        from vidlab.ml.registry import resolve
+        from vidlab.ml.session import cached_session
+
+        try:
+            card, path = resolve(self.model or LEARNED_MODEL)
+            sess = cached_session(path, self.device, self.threads, sha256=card.sha256)
+            sess.check_input(channels=8, layout="NCHW")
+        except VidlabError as exc:
+            raise RecipeError(f"op 'interpolate' (method learned): {exc}", param="model") from None
+        return sess
+
+    def _rife(self) -> PairInterpolator:
+        if not self.model:
+            raise RecipeError(
+                "op 'interpolate': method rife needs model=PATH to a Practical-RIFE flownet.pkl",
+                param="model",
+            )
+        from vidlab.ml.rife import RifePair
+
+        try:
+            return self.state("rife", lambda: RifePair(self.model, self.device, self.threads))
+        except VidlabError as exc:
+            raise RecipeError(f"op 'interpolate' (method rife): {exc}", param="model") from None
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         if self.source is None:
@@ -318,6 +230,34 @@ class Interpolate(TemporalOp):
             return threshold > 0 and cut_score(a_thumb, b_thumb) > threshold
 
         return is_cut
+
+
+class LearnedPair(FlowPair):
+    """The flow method's two warped frames and weight refined by the learned network
+    (:class:`vidlab.ml.models.InterpRefineNet` in ONNX), run tiled so large frames stay in
+    bounded memory."""
+
+    OVERLAP = 64  # > twice the network's reach (about 24 px): tiled equals whole
+
+    def __init__(self, session: Any, tile: int = 1024, **flow_options: Any) -> None:
+        super().__init__(**flow_options)
+        self.session, self.tile = session, tile
+
+    def at(self, t: float) -> np.ndarray:
+        from vidlab.ml.tiling import infer_tiled
+
+        wa, wb, w0 = self.warped(t)
+        x = np.empty((8, *w0.shape), np.float32)
+        x[0:3] = wa.transpose(2, 0, 1)
+        x[3:6] = wb.transpose(2, 0, 1)
+        x[0:6] *= 1 / 255.0
+        x[6] = w0
+        x[7] = t
+        y = infer_tiled(self.session.run, x, tile=self.tile, overlap=self.OVERLAP, multiple=16)
+        y *= 255.0
+        y += 0.5
+        np.clip(y, 0, 255, out=y)
+        return np.ascontiguousarray(y.astype(np.uint8).transpose(1, 2, 0))
 
 
 def _rate_text(fps: Fraction) -> str:

@@ -100,9 +100,7 @@ def linear_to_u8(lin: np.ndarray) -> np.ndarray:
     return np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
-def sensor_noise(
-    lin: np.ndarray, noise: float, rng: np.random.Generator, grain: float = 0.0
-) -> np.ndarray:
+def sensor_noise(lin: np.ndarray, noise: float, rng: np.random.Generator, grain: float = 0.0) -> np.ndarray:
     """``lin`` (float32 linear light) plus a camera sensor's noise: read noise of sigma about
     ``noise`` 8-bit code values at black, and shot noise whose variance grows with the signal.
     ``grain`` > 0 correlates the noise over about that many pixels (a Gaussian of that sigma,

@@ -136,6 +136,7 @@ ABLATION = {
     "flow at 480 px": {"flow_width": 480},
     "flow at 960 px": {"flow_width": 960},
     "DIS preset fast": {"preset": "fast"},
+    "without the still candidate": {"static": 0.0},
 }
 
 

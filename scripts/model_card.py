@@ -1,9 +1,8 @@
-"""Finish the card of the shipped ``neural_enhance`` model after ``vidlab export-onnx``: the
-license, the exact training commands, the training data and the measured metrics (validation
-loss from the checkpoint, the benchmark's per-clip figures from benchmarks/out/enhancer.json).
+"""Finish the card of a shipped model after ``vidlab export-onnx``: the license, the exact
+training commands, the training data and the measured metrics (validation loss from the
+checkpoint, the benchmark's figures from its JSON in benchmarks/out/).
 
-    python scripts/model_card.py [--card src/vidlab/data/models/neural_enhance.json]
-        [--checkpoint runs/enhancer/best.pt] [--bench benchmarks/out/enhancer.json]
+    python scripts/model_card.py neural_enhance|interpolate_learned [--checkpoint PT] [--bench JSON]
 """
 
 from __future__ import annotations
@@ -11,69 +10,123 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from vidlab.ml.checkpoint import load_checkpoint
 from vidlab.ml.session import sha256_file
 
-CARD = Path("src/vidlab/data/models/neural_enhance.json")
-COMMANDS = [
-    "vidlab train enhancer --config configs/train_enhancer.yaml --generate 32",
-    "vidlab export-onnx runs/enhancer/best.pt -o src/vidlab/data/models/neural_enhance.onnx",
-    "python benchmarks/bench_enhancer.py",
-    "python scripts/model_card.py",
-]
+FOLDER = Path("src/vidlab/data/models")
+LICENSE = (
+    "MIT (weights trained by the vidlab project); training images: scikit-image's and matplotlib's "
+    "bundled sample data (grace_hopper.jpg), see skimage/data/README.txt and matplotlib's "
+    "mpl-data/sample_data/README.txt for each image's terms"
+)
+
+
+def _enhancer_bench(bench: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "what": "held-out camera-like 720p clips (vidlab.io.footage.held_out_specs), libx264 two-pass "
+        "medium at 200 and 400 kbps; deltas against the decode; see docs/benchmarks.md",
+        "machine": bench["machine"],
+        "summary": bench["summary"],
+        "checks": bench["checks"],
+        "rows": [
+            {
+                "clip": r["clip"],
+                "kbps": r["kbps"],
+                "decoded": r["decoded"],
+                "neural_enhance": r.get("neural_enhance"),
+            }
+            for r in bench["rows"]
+        ],
+    }
+
+
+def _interp_bench(bench: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "what": "benchmarks/interp_clips.py REAL_CLIPS (camera-like 720p30: blur, correlated sensor noise, "
+        "flicker, H.264 CRF 21), every other frame dropped and rebuilt, Y-PSNR on the rebuilt frames; "
+        "see docs/benchmarks.md",
+        "machine": bench["machine"],
+        "factor": bench.get("factor"),
+        "summary": bench.get("summary"),
+        "clips": {
+            name: {
+                s["method"]: {"psnr_y": s["psnr_y"], "ssim_y": s["ssim_y"], "fps": s["fps"]}
+                for s in clip["scores"]
+            }
+            for name, clip in bench["clips"].items()
+        },
+    }
+
+
+MODELS: dict[str, dict[str, Any]] = {
+    "neural_enhance": {
+        "task": "enhance",
+        "checkpoint": "runs/enhancer/best.pt",
+        "bench": "benchmarks/out/enhancer.json",
+        "summarise": _enhancer_bench,
+        "commands": [
+            "vidlab train enhancer --config configs/train_enhancer.yaml --generate 32",
+            "vidlab export-onnx runs/enhancer/best.pt -o src/vidlab/data/models/neural_enhance.onnx",
+            "python benchmarks/bench_enhancer.py",
+            "python scripts/model_card.py neural_enhance",
+        ],
+        "description": "Compact fully convolutional compression-artifact remover (EnhancerNet: "
+        "pixel-unshuffle x2, 7 convolutions of 32 channels, residual) for H.264, H.265 and VP9 "
+        "decodes; RGB in 0..1, N x 3 x H x W, H and W multiples of 2 (vidlab tiles on 16).",
+    },
+    "interpolate_learned": {
+        "task": "interpolator",
+        "checkpoint": "runs/interpolator/best.pt",
+        "bench": "benchmarks/out/interp_real.json",
+        "summarise": _interp_bench,
+        "commands": [
+            "vidlab train interpolator --config configs/train_interpolator.yaml --generate 24",
+            "vidlab export-onnx runs/interpolator/best.pt -o src/vidlab/data/models/interpolate_learned.onnx",
+            "python benchmarks/bench_interp.py --set real --methods flow,learned,minterpolate,blend",
+            "python scripts/model_card.py interpolate_learned",
+        ],
+        "description": "Refinement of vidlab's flow interpolation (InterpRefineNet: a two-scale U-Net "
+        "of 24/48 channels behind a pixel unshuffle). In: N x 8 x H x W in 0..1, frame 0 and frame 1 "
+        "warped to t by the flow method, frame 0's blend weight, t; out: the RGB frame at t. H and W "
+        "multiples of 4. Untrained it is exactly the flow method's blend.",
+    },
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--card", type=Path, default=CARD)
-    ap.add_argument("--checkpoint", type=Path, default=Path("runs/enhancer/best.pt"))
-    ap.add_argument("--bench", type=Path, default=Path("benchmarks/out/enhancer.json"))
+    ap.add_argument("model", choices=sorted(MODELS))
+    ap.add_argument("--checkpoint", type=Path)
+    ap.add_argument("--bench", type=Path)
     args = ap.parse_args()
-    card = json.loads(args.card.read_text())
-    model = args.card.with_name(card["file"])
-    ckpt = load_checkpoint(args.checkpoint)
+    spec = MODELS[args.model]
+    card_path = FOLDER / f"{args.model}.json"
+    card = json.loads(card_path.read_text())
+    ckpt = load_checkpoint(args.checkpoint or spec["checkpoint"])
     config = ckpt.get("config", {})
     card.update(
-        name="neural_enhance",
-        task="enhance",
-        sha256=sha256_file(model),
-        license="MIT (weights trained by the vidlab project); training images: scikit-image's "
-        "and matplotlib's bundled sample data (grace_hopper.jpg), see skimage/data/README.txt and "
-        "matplotlib's mpl-data/sample_data/README.txt for each image's terms",
-        description="Compact fully convolutional compression-artifact remover (EnhancerNet: "
-        "pixel-unshuffle x2, 7 convolutions of 32 channels, residual) for H.264, H.265 and VP9 "
-        "decodes; RGB in 0..1, N x 3 x H x W, H and W multiples of 2 (vidlab tiles on 16).",
+        name=args.model,
+        task=spec["task"],
+        sha256=sha256_file(card_path.with_name(card["file"])),
+        license=LICENSE,
+        description=spec["description"],
     )
     card["training"].update(
-        command=" && ".join(COMMANDS),
+        command=" && ".join(spec["commands"]),
         data=config.get("data", {}),
         hardware="2 CPU cores (no GPU)",
         best_step=ckpt.get("step"),
         best_val_loss=ckpt.get("best_val"),
     )
-    metrics = {"val_charbonnier": ckpt.get("best_val"), "val_step": ckpt.get("step")}
-    if args.bench.is_file():
-        bench = json.loads(args.bench.read_text())
-        metrics["benchmark"] = {
-            "what": "held-out camera-like 720p clips (vidlab.io.footage.held_out_specs), libx264 two-pass "
-            "medium at 200 and 400 kbps; deltas against the decode; see docs/benchmarks.md",
-            "machine": bench["machine"],
-            "summary": bench["summary"],
-            "checks": bench["checks"],
-            "rows": [
-                {
-                    "clip": r["clip"],
-                    "kbps": r["kbps"],
-                    "decoded": r["decoded"],
-                    "neural_enhance": r.get("neural_enhance"),
-                }
-                for r in bench["rows"]
-            ],
-        }
+    metrics: dict[str, Any] = {"val_charbonnier": ckpt.get("best_val"), "val_step": ckpt.get("step")}
+    bench_path = args.bench or Path(spec["bench"])
+    if bench_path.is_file():
+        metrics["benchmark"] = spec["summarise"](json.loads(bench_path.read_text()))
     card["metrics"] = metrics
-    args.card.write_text(json.dumps(card, indent=2) + "\n")
-    print(f"wrote {args.card} (sha256 {card['sha256'][:12]})")
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    print(f"wrote {card_path} (sha256 {card['sha256'][:12]})")
 
 
 if __name__ == "__main__":

@@ -77,50 +77,30 @@ def test_time_reversal_augmentation_keeps_the_sample_consistent(tmp_path: Path):
 
 
 def test_train_interpolator_cli_lowers_the_loss(tmp_path: Path):
+    """A few steps on one small sample (a 64x64 clip, so every crop is the whole frame: only
+    flips and time reversal vary) fit it: the loss falls below the flow method's."""
     run = tmp_path / "run"
-    r = run_cli(
-        "train",
-        "interpolator",
-        "--generate",
-        "3",
-        "--clip-size",
-        "192x112",
-        "--frames-per-clip",
-        "9",
-        "--steps",
-        "60",
-        "--crop",
-        "64",
-        "--batch-size",
-        "8",
-        "--lr",
-        "0.002",
-        "--warmup-steps",
-        "5",
-        "--val-every",
-        "30",
-        "--threads",
-        "2",
-        "--seed",
-        "1",
-        "-o",
-        run,
-        "-q",
-    )
+    args = ["--generate", "2", "--clip-size", "64x64", "--frames-per-clip", "3", "--factors", "2"]
+    args += ["--steps", "80", "--crop", "64", "--batch-size", "4", "--lr", "0.002", "--warmup-steps", "5"]
+    args += ["--val-every", "40", "--threads", "2", "--seed", "1", "-o", str(run), "-q"]
+    r = run_cli("train", "interpolator", *args)
     assert r.returncode == 0, r.stderr
     ckpt = load_checkpoint(run / "last.pt")
-    assert ckpt["arch"] == "interp_refine" and ckpt["step"] == 60
-    task = InterpolatorTask(generate=3, cache_dir=tmp_path / "cache", frames_per_clip=9, size=SIZE, seed=1)
+    assert ckpt["arch"] == "interp_refine" and ckpt["step"] == 80
+    task = InterpolatorTask(
+        generate=2, cache_dir=tmp_path / "cache", frames_per_clip=3, size=(64, 64), seed=1, factors=(2,)
+    )
     train_set, _ = task.datasets(type("C", (), {"crop": 64})())
-    batch = torch.stack([train_set[i][0] for i in range(32)])
-    target = torch.stack([train_set[i][1] for i in range(32)])
+    assert len(task.caches()[0].t) == 1
+    batch = torch.stack([train_set[i][0] for i in range(16)])
+    target = torch.stack([train_set[i][1] for i in range(16)])
     fresh = build_model("interp_refine").eval()  # untrained: the flow method itself
     trained = build_model("interp_refine", **ckpt["arch_config"]).eval()
     trained.load_state_dict(ckpt["model"])
     with torch.no_grad():
         before = (fresh(batch) - target).abs().mean().item()
         after = (trained(batch) - target).abs().mean().item()
-    assert after < before, (before, after)
+    assert after < 0.97 * before, (before, after)  # measured: 0.0073 -> 0.0066
 
 
 def test_train_interpolator_refuses_bad_options(tmp_path: Path):

@@ -60,9 +60,10 @@ def bound(info_fps: Fraction, n: int, **params) -> Interpolate:
         ({"fps": "60000/1001"}, Fraction(24000, 1001), 8, Fraction(60000, 1001), 20),
     ],
 )
-def test_grid_counts_timestamps_and_untouched_originals(params, src_fps, n, out_fps, count):
+@pytest.mark.parametrize("method", ["blend", "learned"])
+def test_grid_counts_timestamps_and_untouched_originals(params, src_fps, n, out_fps, count, method):
     frames = stream(src_fps, n)
-    out = list(bound(src_fps, n, method="blend", **params).process(iter(frames)))
+    out = list(bound(src_fps, n, method=method, **params).process(iter(frames)))
     assert len(out) == count
     assert [f.pts for f in out] == [Fraction(k) / out_fps for k in range(count)]
     assert [f.index for f in out] == list(range(count))
@@ -80,12 +81,13 @@ def test_time_base_keeps_both_grids_exact():
     assert grid_time_base(Fraction(1, 30), Fraction(60)) == Fraction(1, 60)
 
 
+@pytest.mark.parametrize("method", ["flow", "learned"])
 @pytest.mark.parametrize("factor", [2, 4])
-def test_known_motion_reaches_35_db(factor):
+def test_known_motion_reaches_35_db(factor, method):
     """A photograph panned at 10 px per source frame: rebuilt frames against exact renders."""
     src_fps = Fraction(15)
     frames = stream(src_fps, 6)
-    out = list(bound(src_fps, 6, factor=factor).process(iter(frames)))
+    out = list(bound(src_fps, 6, factor=factor, method=method).process(iter(frames)))
     made = [f for f in out if f.index % factor and f.pts < frames[-1].pts]
     assert len(made) == (factor - 1) * 5
     margin = 24  # content entering at the frame edge is unknowable from either neighbour
@@ -98,15 +100,17 @@ def test_known_motion_reaches_35_db(factor):
     assert np.mean(scores) > np.mean(blend_scores) + 10
 
 
-@pytest.mark.parametrize("policy", ["repeat", "cut", "blend"])
-def test_hard_cut_is_never_morphed(policy):
+@pytest.mark.parametrize(
+    ("policy", "method"), [("repeat", "flow"), ("cut", "flow"), ("blend", "flow"), ("repeat", "learned")]
+)
+def test_hard_cut_is_never_morphed(policy, method):
     fps = Fraction(15)
 
     def shots(t: float) -> np.ndarray:  # a cut between frames 3 and 4 (t = 0.2 and 0.2667)
         return pan(t, 0) if t < 0.25 else pan(t, 1)
 
     frames = stream(fps, 8, shots)
-    out = list(bound(fps, 8, factor=4, scene_cut=policy).process(iter(frames)))
+    out = list(bound(fps, 8, factor=4, scene_cut=policy, method=method).process(iter(frames)))
     a, b = frames[3], frames[4]
     across = [f for f in out if a.pts < f.pts < b.pts]
     assert len(across) == 3
@@ -124,7 +128,8 @@ def test_hard_cut_is_never_morphed(policy):
     assert all(psnr(f.image[:, 24:-24], pan(float(f.pts))[:, 24:-24]) > 35 for f in inside)
 
 
-def test_static_pairs_skip_flow(monkeypatch):
+@pytest.mark.parametrize("method", ["flow", "learned"])
+def test_static_pairs_skip_flow(monkeypatch, method):
     calls = []
     real = interp_mod.FlowPair.pair
     monkeypatch.setattr(interp_mod.FlowPair, "pair", lambda self, a, b: (calls.append(1), real(self, a, b)))
@@ -132,7 +137,7 @@ def test_static_pairs_skip_flow(monkeypatch):
     frames = [Frame(still.copy(), Fraction(i, 10), i) for i in range(4)] + [
         Frame(pan(0.1), Fraction(4, 10), 4)
     ]
-    out = list(bound(Fraction(10), 5, factor=2).process(iter(frames)))
+    out = list(bound(Fraction(10), 5, factor=2, method=method).process(iter(frames)))
     assert len(out) == 10
     assert len(calls) == 1  # only the moving pair (3 -> 4) ran the flow
     for f in out[:7]:
@@ -196,12 +201,13 @@ def test_end_to_end_24_to_60_keeps_audio_in_sync(samples: Path, tmp_path: Path):
     assert packets(dst, "audio") == packets(src, "audio")  # the audio is copied untouched
 
 
-def test_chunked_job_matches_one_stream(chunky_mp4: Path, tmp_path: Path):
+@pytest.mark.parametrize("method", ["flow", pytest.param("learned", marks=pytest.mark.slow)])
+def test_chunked_job_matches_one_stream(chunky_mp4: Path, tmp_path: Path, method: str):
     """Chunks cut on keyframes make exactly the frames of one stream (the grid is absolute)."""
     from vidlab.io.codecs import EncodeSettings
     from vidlab.pipeline.job import JobOptions, JobSpec, run_job
 
-    recipe = Recipe.parse("interpolate fps=60")
+    recipe = Recipe.parse(f"interpolate fps=60 method={method}")
     settings = EncodeSettings(codec="ffv1")
     one = tmp_path / "one.mkv"
     execute(chunky_mp4, one, recipe, settings)

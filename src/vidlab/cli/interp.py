@@ -14,6 +14,7 @@ from vidlab.cli.common import (
     ChunkSecondsOpt,
     CodecOpt,
     CrfOpt,
+    DeviceOpt,
     EncoderPresetOpt,
     ExecutorOpt,
     NoAudioOpt,
@@ -38,7 +39,20 @@ if TYPE_CHECKING:
     from vidlab.lab.interp import FolderEval, InterpEval
 
 MethodOpt = Annotated[
-    str, typer.Option("--method", "-m", help="flow (motion-compensated), blend or minterpolate.")
+    str,
+    typer.Option(
+        "--method",
+        "-m",
+        help="flow (motion-compensated), learned (flow refined by the project's network), "
+        "rife (your Practical-RIFE flownet.pkl, with --model), blend or minterpolate.",
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="learned: a registry name or .onnx (default interpolate_learned); rife: a flownet.pkl.",
+    ),
 ]
 
 
@@ -53,6 +67,8 @@ def interpolate_cmd(
     ] = None,
     fps: Annotated[str | None, typer.Option(help="Target frame rate: 60, 59.94, 60000/1001...")] = None,
     method: MethodOpt = "flow",
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
     scene_cut: Annotated[
         str, typer.Option("--scene-cut", help="At a cut: repeat (hold the last frame), blend or cut.")
     ] = "repeat",
@@ -91,8 +107,15 @@ def interpolate_cmd(
     if factor is not None and factor < 1:
         raise UsageError(f"--factor must be a positive integer, got {factor}")
     rate = parse_rate(fps, "--fps") if fps is not None else Fraction(0)
+    if model and method not in ("learned", "rife"):
+        raise UsageError(f"--model is for --method learned or rife, not {method}")
     op = Interpolate.create(
-        factor=factor or 0, fps=rate, method=method, scene_cut=scene_cut, allow_drop=allow_drop
+        factor=factor or 0,
+        fps=rate,
+        method=method,
+        scene_cut=scene_cut,
+        allow_drop=allow_drop,
+        model=model or "",
     )
     recipe = Recipe((op,))
     settings = EncodeSettings(codec=codec, crf=crf, bitrate_kbps=bitrate, preset=preset, pix_fmt=pix_fmt)
@@ -133,6 +156,13 @@ def eval_interp_cmd(
     max_frames: Annotated[int, typer.Option("--max-frames", help="Use at most N source frames.")] = 300,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     per_frame: Annotated[bool, typer.Option("--per-frame", help="With --json: every frame's PSNR.")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="The learned method's model (registry name or .onnx).")
+    ] = None,
+    rife_model: Annotated[
+        Path | None, typer.Option("--rife-model", help="The rife method's Practical-RIFE flownet.pkl.")
+    ] = None,
+    device: DeviceOpt = None,
 ) -> None:
     """Score interpolation: drop frames, rebuild them with each method, compare to the truth.
 
@@ -146,8 +176,13 @@ def eval_interp_cmd(
         raise typer.BadParameter("must be >= 3", param_hint="--max-frames")
     names = [m.strip() for item in (methods or ["flow", "blend", "minterpolate"]) for m in item.split(",")]
     names = [m for m in names if m]
+    if "rife" in names and rife_model is None:
+        raise typer.BadParameter("method rife needs --rife-model flownet.pkl", param_hint="--rife-model")
+    per_method = {"learned": {"model": model or ""}, "rife": {"model": str(rife_model or "")}}
     if video.is_dir():
-        folder = eval_interp_folder(video, names, factor=factor, max_frames=max_frames)
+        folder = eval_interp_folder(
+            video, names, factor=factor, max_frames=max_frames, method_params=per_method
+        )
         if as_json:
             print(json.dumps(folder.to_dict(per_frame=per_frame), indent=2))
             return
@@ -156,7 +191,7 @@ def eval_interp_cmd(
             out.print()
         _print_overall(folder)
         return
-    result = eval_interp(video, names, factor=factor, max_frames=max_frames)
+    result = eval_interp(video, names, factor=factor, max_frames=max_frames, method_params=per_method)
     if as_json:
         print(json.dumps(result.to_dict(per_frame=per_frame), indent=2))
         return

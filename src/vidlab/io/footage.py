@@ -66,7 +66,8 @@ class FootageSpec:
     photos), the camera ``motion``, ``subjects`` non-rigid blobs, ``noise`` (read-noise sigma in
     8-bit code values at black; shot noise scales with it), ``shutter`` (fraction of the frame
     period the shutter is open: 0.5 is a 180-degree shutter), ``flicker`` (relative exposure
-    jitter per frame) and a ``seed`` for everything random."""
+    jitter per frame), a ``seed`` for everything random, and the noise's ``grain`` (its
+    correlation in pixels, see :func:`sensor_noise`; 0: independent per pixel)."""
 
     photo: str = "leaves"
     motion: str = "handheld"
@@ -77,6 +78,7 @@ class FootageSpec:
     speed: float = 1.0
     seed: int = 0
     palette: tuple[str, ...] = TRAIN_PHOTOS
+    grain: float = 0.0
 
     def __post_init__(self) -> None:
         if self.motion not in MOTIONS:
@@ -351,7 +353,7 @@ class Footage:
             acc += self._render(t + dt)
         lin = acc * (self._exposure(index) / samples) * self._vignette
         if sp.noise > 0:
-            lin = sensor_noise(lin, sp.noise, np.random.default_rng((sp.seed, index, 2)))
+            lin = sensor_noise(lin, sp.noise, np.random.default_rng((sp.seed, index, 2)), sp.grain)
         return _linear_to_u8(lin)
 
 
@@ -385,9 +387,15 @@ def write_footage(
     return probe(out)
 
 
-def training_specs(count: int, seed: int = 0) -> list[FootageSpec]:
+def training_specs(
+    count: int,
+    seed: int = 0,
+    noise: tuple[float, float] = (0.3, 2.0),
+    grain: tuple[float, float] = (0.0, 0.0),
+) -> list[FootageSpec]:
     """``count`` varied training scenes from :data:`TRAIN_PHOTOS` (half dead-leaves collages),
-    cycling through the camera motions, with noise, shutter and flicker drawn per clip."""
+    cycling through the camera motions, with noise (read-noise sigma in the ``noise`` range),
+    grain (in the ``grain`` range), shutter and flicker drawn per clip."""
     rng = np.random.default_rng(seed)
     specs = []
     for k in range(count):
@@ -397,11 +405,13 @@ def training_specs(count: int, seed: int = 0) -> list[FootageSpec]:
                 photo=scene,
                 motion=MOTIONS[k % len(MOTIONS)],
                 subjects=int(rng.integers(0, 4)),
-                noise=float(rng.uniform(0.3, 2.0)),
+                noise=float(rng.uniform(*noise)),
                 shutter=float(rng.choice([0.0, 0.25, 0.5, 0.75])),
                 flicker=float(rng.uniform(0, 0.03)),
                 speed=float(rng.uniform(0.5, 2.0)),
                 seed=seed * 1000 + k,
+                # drawn only when asked, so the other fields' draws stay as they were
+                grain=float(rng.uniform(*grain)) if grain[1] > 0 else 0.0,
             )
         )
     return specs

@@ -106,9 +106,11 @@ def eval_interp(
     factor: int = 2,
     max_frames: int | None = 300,
     params: dict[str, Any] | None = None,
+    method_params: dict[str, dict[str, Any]] | None = None,
 ) -> InterpEval:
     """Score each method in ``methods`` on ``video`` (see the module's description). ``params``
-    are extra ``interpolate`` parameters (flow_width, preset, ...) for every method."""
+    are extra ``interpolate`` parameters (flow_width, preset, ...) for every method,
+    ``method_params`` for one method each (``{"rife": {"model": "flownet.pkl"}}``)."""
     path = Path(video)
     if factor < 2:
         raise UsageError(f"factor must be an integer >= 2, got {factor}", param="factor")
@@ -137,7 +139,8 @@ def eval_interp(
     rate = f"{info.fps.numerator}/{info.fps.denominator}"
     scores = []
     for method in methods:
-        op = Interpolate.create(fps=info.fps, method=method, **(params or {}))
+        extra = {**(params or {}), **(method_params or {}).get(method, {})}
+        op = Interpolate.create(fps=info.fps, method=method, **extra)
         made: dict[Fraction, np.ndarray] = {}
 
         def keep(out: Frame, made: dict[Fraction, np.ndarray] = made) -> None:
@@ -249,13 +252,16 @@ def eval_interp_folder(
     factor: int = 2,
     max_frames: int | None = 300,
     params: dict[str, Any] | None = None,
+    method_params: dict[str, dict[str, Any]] | None = None,
 ) -> FolderEval:
     """:func:`eval_interp` on every video under ``folder`` (recursively, sorted by path; found
     by extension as the dataset builder finds them). A folder without videos is a UsageError."""
     from vidlab.ml.datasets import find_videos
 
     clips = tuple(
-        eval_interp(p, methods, factor=factor, max_frames=max_frames, params=params)
+        eval_interp(
+            p, methods, factor=factor, max_frames=max_frames, params=params, method_params=method_params
+        )
         for p in find_videos(folder)
     )
     return FolderEval(folder=str(folder), clips=clips)

@@ -182,14 +182,21 @@ def split_layout(
 
 
 def generated_sources(
-    count: int, *, size: tuple[int, int] = (960, 544), frames: int = 40, fps: int = 30, seed: int = 0
+    count: int,
+    *,
+    size: tuple[int, int] = (960, 544),
+    frames: int = 40,
+    fps: int = 30,
+    seed: int = 0,
+    **spec_ranges: tuple[float, float],
 ) -> list[Source]:
     """``count`` camera-like clips rendered from the training photographs (never the benchmark's),
-    with varied camera motion, subjects, blur, noise and flicker (:func:`footage.training_specs`)."""
+    with varied camera motion, subjects, blur, noise and flicker (:func:`footage.training_specs`,
+    which ``spec_ranges`` such as ``noise=(1, 6)`` go to)."""
     from vidlab.io.footage import Footage, training_specs
 
     out = []
-    for spec in training_specs(count, seed):
+    for spec in training_specs(count, seed, **spec_ranges):
         footage = Footage(spec, size[0], size[1], fps)
         key = json.dumps(asdict(spec), sort_keys=True) + f"{size}{frames}{fps}"
         name = f"gen{spec.seed}-{spec.photo}-{spec.motion}"

@@ -196,10 +196,13 @@ class VideoTask:
                 setattr(task, key, value)
         return task
 
+    #: Ranges of the generated clips' camera options (see :func:`footage.training_specs`).
+    FOOTAGE: ClassVar[dict[str, tuple[float, float]]] = {}
+
     def _splits(self) -> tuple[list[ds.Source], list[ds.Source]]:
         if self.generate is not None:
             sources = ds.generated_sources(
-                self.generate, size=self.size, frames=self.frames_per_clip, seed=self.seed
+                self.generate, size=self.size, frames=self.frames_per_clip, seed=self.seed, **self.FOOTAGE
             )
             n_val = max(1, len(sources) // 8)
             return sources[n_val:], sources[:n_val]
@@ -223,6 +226,7 @@ class VideoTask:
 
             out["photos"] = list(TRAIN_PHOTOS)
             out["size"] = list(self.size)
+            out |= {k: list(v) for k, v in self.FOOTAGE.items()}
         return out
 
 
@@ -313,8 +317,19 @@ class InterpCrops(torch.utils.data.Dataset):
         self.cache, self.samples, self.crop, self.seed, self.augment = cache, samples, crop, seed, augment
         self.length = length or len(samples)
 
+    #: With augmentation, half the crops are the one of this many random candidates where the two
+    #: warped frames disagree most (moving edges, occlusions), the other half uniform: the hard
+    #: parts of a frame are a few percent of its area, and the noise-only rest teaches denoising.
+    HARD_TRIES = 4
+
     def __len__(self) -> int:
         return self.length
+
+    def _disagreement(self, k: int, y: int, x: int) -> float:
+        c = self.crop
+        a = np.asarray(self.cache.warped[k, 0, y : y + c : 4, x : x + c : 4], np.int16)
+        b = np.asarray(self.cache.warped[k, 1, y : y + c : 4, x : x + c : 4], np.int16)
+        return float(np.abs(a - b).mean())
 
     def __getitem__(self, i: int) -> tuple[Any, Any]:
         rng = np.random.default_rng((self.seed, i))
@@ -322,8 +337,12 @@ class InterpCrops(torch.utils.data.Dataset):
         k = int(self.samples[pick])
         h, w = self.cache.truth.shape[1:3]
         c = self.crop
-        y = int(rng.integers(0, (h - c) // 4 + 1)) * 4
-        x = int(rng.integers(0, (w - c) // 4 + 1)) * 4
+        tries = self.HARD_TRIES if self.augment and rng.integers(2) else 1
+        origins = [
+            (int(rng.integers(0, (h - c) // 4 + 1)) * 4, int(rng.integers(0, (w - c) // 4 + 1)) * 4)
+            for _ in range(tries)
+        ]
+        y, x = max(origins, key=lambda o: self._disagreement(k, *o)) if tries > 1 else origins[0]
         wa, wb = (np.asarray(self.cache.warped[k, j, y : y + c, x : x + c]) for j in (0, 1))
         w0 = np.asarray(self.cache.weight[k, y : y + c, x : x + c])
         truth = np.asarray(self.cache.truth[k, y : y + c, x : x + c])
@@ -353,6 +372,9 @@ class InterpolatorTask(VideoTask):
     name: str = "interpolator"
     arch: str = "interp_refine"
     DEFAULT_ARCH: ClassVar[dict[str, Any]] = INTERP_ARCH
+    # Interpolation is judged against noisy frames, so the clips span a camera's noise, from
+    # clean daylight to dim interiors, independent or grainy (demosaiced) as cameras leave it.
+    FOOTAGE: ClassVar[dict[str, tuple[float, float]]] = {"noise": (0.5, 6.0), "grain": (0.0, 1.5)}
 
     def __post_init__(self) -> None:
         self.arch_config = {**INTERP_ARCH, **self.arch_config}

@@ -112,3 +112,23 @@ def test_train_interpolator_refuses_bad_options(tmp_path: Path):
 
 def test_fps_fraction_is_kept_in_generated_sources():
     assert sources(1)[0].fps == Fraction(30)
+
+
+def test_interpolator_task_learns_from_a_folder_of_videos(tmp_path: Path):
+    """A UCF-101-style layout (a class per subfolder): split per class, the files used as decoded."""
+    from vidlab.io.footage import FootageSpec, write_footage
+
+    for cls in ("walk", "run"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for k in range(3):
+            spec = FootageSpec(motion="pan", subjects=1, seed=10 * k + len(cls))
+            write_footage(tmp_path / "data" / cls / f"{cls}{k}.mp4", spec, frames=5, size=(128, 80))
+    task = InterpolatorTask(
+        data=tmp_path / "data", cache_dir=tmp_path / "cache", factors=(2,), frames_per_clip=5
+    )
+    train, val = task.caches()
+    # 3 videos a class: one each for train, val and test (the test split is left out)
+    assert len(train.meta["clips"]) == len(val.meta["clips"]) == 2
+    assert len(train.t) == len(val.t) == 2 * 2  # 5 frames: 2 rebuilt per clip at 2x
+    names = [c["name"] for c in train.meta["clips"] + val.meta["clips"]]
+    assert len(set(names)) == 4 and {n[:3] for n in names} == {"wal", "run"}

@@ -67,13 +67,14 @@ def _stylize(sample: Path, outdir: Path, mid: Fraction, on_event: EventCallback 
 
 
 def _interpolate(sample: Path, outdir: Path, on_event: EventCallback | None) -> dict:
-    """The sample at twice its rate, and the flow method scored against a blend on rebuilt frames."""
+    """The sample at twice its rate, and every method (flow, the learned refinement of it, FFmpeg's
+    minterpolate as the peer, a blend) scored on rebuilt frames."""
     from vidlab.lab.interp import eval_interp
 
     target = outdir / f"{sample.stem}.2x.mp4"
     result = execute(sample, target, Recipe.parse("interpolate factor=2"), on_event=on_event)
     info, src = probe(target), result.source
-    scores = eval_interp(sample, ("flow", "blend"), max_frames=61).scores
+    scores = eval_interp(sample, ("flow", "learned", "minterpolate", "blend"), max_frames=61).scores
     return {
         "output": str(target),
         "fps": f"{info.fps.numerator}/{info.fps.denominator}",

@@ -42,13 +42,18 @@ def test_add_list_and_info(tmp_path):
     assert "added twice (enhance" in res.stdout
     listed = json.loads(run_cli("models", "list", "--json").stdout)
     rows = [(m["name"], m["task"], m["source"]) for m in listed]
-    assert rows == [("neural_enhance", "enhance", "builtin"), ("twice", "enhance", "user")]
+    assert rows == [
+        ("interpolate_learned", "interpolator", "builtin"),
+        ("neural_enhance", "enhance", "builtin"),
+        ("twice", "enhance", "user"),
+    ]
     table = run_cli("models", "list").stdout
-    assert "twice" in table and listed[1]["sha256"][:12] in table and "user" in table
+    assert "twice" in table and listed[2]["sha256"][:12] in table and "user" in table
     info = json.loads(run_cli("models", "info", "twice", "--json").stdout)
     assert info["file"] == str(model.resolve()) and info["inputs"]["layout"] == "NCHW"
     res = run_cli("models", "info", "nosuch")
-    assert res.returncode == 2 and "unknown model 'nosuch' (known: neural_enhance, twice)" in res.stderr
+    known = "(known: interpolate_learned, neural_enhance, twice)"
+    assert res.returncode == 2 and f"unknown model 'nosuch' {known}" in res.stderr
 
 
 def test_export_onnx_prints_the_difference(tmp_path):

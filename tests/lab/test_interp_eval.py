@@ -75,7 +75,7 @@ def test_cli_folder_json_and_table(clip_dir: Path):
     r = run_cli("eval-interp", clip_dir, "-m", "blend,minterpolate", "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"folder", "clips", "overall"}
+    assert set(data) == {"folder", "clips", "overall", "skipped"} and data["skipped"] == []
     assert [Path(c["video"]).name for c in data["clips"]] == ["a_slow.mov", "b_fast.mp4"]
     for c in data["clips"]:  # each clip as a single-file run prints it
         assert {"video", "width", "height", "source_fps", "factor", "frames_used", "scores"} <= set(c)
@@ -108,3 +108,30 @@ def test_cli_errors_are_one_line(tmp_path: Path):
     r = run_cli("eval-interp", bad, "-m", "blend")
     assert r.returncode != 0
     assert "Traceback" not in r.stderr and r.stderr.strip().count("\n") == 0 and str(bad) in r.stderr
+
+
+def test_matroska_millisecond_times_are_read_on_the_nominal_grid(clip_dir: Path, tmp_path: Path):
+    """Matroska stores 1/30 s as 0.033 s: a constant-rate clip is still scored on its exact grid
+    (before, no dropped frame's time was ever made exactly and the run failed)."""
+    mkv = tmp_path / "b_fast.mkv"
+    r = run_cli("run", clip_dir / "b_fast.mp4", "-o", mkv, "-r", "identity", "-q")
+    assert r.returncode == 0, r.stderr
+    b = eval_interp(mkv, ["flow", "blend"])
+    assert [s.frames for s in b.scores] == [4, 4]
+    flow, blend = b.scores
+    assert 0 < blend.psnr_y < flow.psnr_y < 99
+
+
+def test_a_broken_video_in_a_folder_is_skipped_and_named(clip_dir: Path, tmp_path: Path, caplog):
+    import shutil
+
+    shutil.copy(clip_dir / "b_fast.mp4", tmp_path / "good.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    with caplog.at_level("WARNING"):
+        folder = eval_interp_folder(tmp_path, ["blend"])
+    assert [Path(c.video).name for c in folder.clips] == ["good.mp4"]
+    assert len(folder.skipped) == 1 and "broken.mp4" in folder.skipped[0]
+    assert folder.to_dict()["skipped"] == list(folder.skipped)
+    (tmp_path / "good.mp4").unlink()
+    with pytest.raises(MediaError, match="broken"):
+        eval_interp_folder(tmp_path, ["blend"])

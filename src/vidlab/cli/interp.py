@@ -216,6 +216,8 @@ def _print_eval(result: InterpEval) -> None:
 def _print_overall(folder: FolderEval) -> None:
     """The summary over a folder's clips: means per method, and gains over minterpolate."""
     overall = folder.overall()
+    for why in folder.skipped:
+        out.print(f"skipped {why}", highlight=False)
     out.print(
         f"overall: {len(folder.clips)} clips in {folder.folder}, each weighing the same", highlight=False
     )

@@ -11,6 +11,7 @@ sums up: each method's mean over the clips and its per-clip gain over minterpola
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vidlab.core.errors import UsageError
+from vidlab.core.errors import MediaError, UsageError
 from vidlab.core.frame import Frame
 from vidlab.io import colors
 from vidlab.io.probe import VideoInfo, probe
@@ -31,6 +32,8 @@ from vidlab.metrics.image import psnr
 from vidlab.ops.interpolate import METHODS, Interpolate
 from vidlab.pipeline.recipe import Recipe
 from vidlab.pipeline.runner import FrameSource, StageTimes, stream
+
+log = logging.getLogger(__name__)
 
 
 def luma_weights(info: VideoInfo) -> np.ndarray:
@@ -132,6 +135,12 @@ def eval_interp(
             f"needs at least {factor + 1} frames to drop and rebuild one, has {len(frames)}", path
         )
     frames = frames[:n]
+    if not info.is_vfr:
+        # A constant-rate stream's frames sit on its nominal grid; containers that store rounded
+        # times (Matroska keeps milliseconds: 1/30 s is 0.033) would otherwise put the kept frames
+        # off the output grid, and the dropped frames' times would never be made exactly.
+        origin = frames[0].pts
+        frames = [f.replace(pts=origin + Fraction(i) / info.fps) for i, f in enumerate(frames)]
     kept = frames[::factor]
     truth = {f.pts: f for i, f in enumerate(frames) if i % factor}
     kept_info = info.with_changes(fps=info.fps / factor, frame_count=len(kept), is_vfr=False)
@@ -187,6 +196,7 @@ class FolderEval:
 
     folder: str
     clips: tuple[InterpEval, ...]
+    skipped: tuple[str, ...] = ()  # "path: why" for each video that could not be read
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -227,6 +237,7 @@ class FolderEval:
             "folder": self.folder,
             "clips": [c.to_dict(per_frame=per_frame) for c in self.clips],
             "overall": _rounded(self.overall()),
+            "skipped": list(self.skipped),
         }
 
 
@@ -255,13 +266,23 @@ def eval_interp_folder(
     method_params: dict[str, dict[str, Any]] | None = None,
 ) -> FolderEval:
     """:func:`eval_interp` on every video under ``folder`` (recursively, sorted by path; found
-    by extension as the dataset builder finds them). A folder without videos is a UsageError."""
+    by extension as the dataset builder finds them). A folder without videos is a UsageError; a
+    video that cannot be read or is too short is skipped with a warning (a folder of user clips
+    often holds one), and none usable is the first one's error."""
     from vidlab.ml.datasets import find_videos
 
-    clips = tuple(
-        eval_interp(
-            p, methods, factor=factor, max_frames=max_frames, params=params, method_params=method_params
-        )
-        for p in find_videos(folder)
-    )
-    return FolderEval(folder=str(folder), clips=clips)
+    options = {"factor": factor, "max_frames": max_frames, "params": params, "method_params": method_params}
+    clips, skipped, first = [], [], None
+    for p in find_videos(folder):
+        try:
+            clips.append(eval_interp(p, methods, **options))
+        except (MediaError, UsageError) as exc:
+            if exc.params:  # a bad option, not a bad file: the same for every clip
+                raise
+            log.warning("skipping %s", exc)
+            skipped.append(str(exc))
+            first = first or exc
+    if not clips:
+        assert first is not None
+        raise first
+    return FolderEval(folder=str(folder), clips=tuple(clips), skipped=tuple(skipped))

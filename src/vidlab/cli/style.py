@@ -62,8 +62,8 @@ StrengthOpt = Annotated[
 
 
 def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, strength: float | None) -> Recipe:
-    """Fill a recipe's ``neural_style`` steps from --style-image / --builtin / --strength (a
-    neural preset has no style of its own); a recipe without one is returned unchanged."""
+    """Fill a recipe's ``neural_style`` steps from --style-image (the arbitrary backend),
+    --builtin and --strength; a recipe without one is returned unchanged."""
     from vidlab.pipeline.recipe import Recipe
 
     if not any(op.name == "neural_style" for op in recipe.ops):
@@ -80,15 +80,10 @@ def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, stren
         changes.update(backend="arbitrary", style_image=str(style_image.expanduser().absolute()))
     if strength is not None:
         changes["strength"] = strength
-    ops = []
-    for op in recipe.ops:
-        if op.name == "neural_style":
-            op = type(op).create(**{**op.param_values(), **changes})
-            if op.backend == "arbitrary" and not op.style_image:  # type: ignore[attr-defined]
-                raise typer.BadParameter(
-                    "--style neural needs --style-image IMG or --builtin N", param_hint="--style-image"
-                )
-        ops.append(op)
+    ops = [
+        type(op).create(**{**op.param_values(), **changes}) if op.name == "neural_style" else op
+        for op in recipe.ops
+    ]
     return Recipe(tuple(ops))
 
 

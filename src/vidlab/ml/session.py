@@ -234,6 +234,21 @@ class Session:
             ) from None
         return np.asarray(y, dtype=np.float32)
 
+    def run_feed(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a model with several named inputs (float32 or its own float16); all outputs in
+        their order, as float32. ORT's failures are one-line :class:`ModelError` s."""
+        dtypes = {i.name: i.dtype for i in self.inputs}
+        feed = {
+            k: np.ascontiguousarray(v, dtype=np.float16 if dtypes.get(k) == "float16" else np.float32)
+            for k, v in feeds.items()
+        }
+        try:
+            outs = self._sess.run(None, feed)
+        except Exception as exc:
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feeds.items())
+            raise ModelError(f"inference failed on inputs {shapes}: {ort_message(exc)}", self.path) from None
+        return [np.asarray(y, dtype=np.float32) for y in outs]
+
     def run_batches(self, x: np.ndarray, batch: int) -> np.ndarray:
         """:meth:`run` over ``x`` in slices of at most ``batch`` along axis 0."""
         batch = max(1, int(batch))

@@ -131,12 +131,6 @@ def _keep_chroma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
     return content + (y_s - y_c)[:, :, None]  # adding the same amount to R, G, B moves only Y'
 
 
-def _raw_session(sess: Any) -> Any:
-    """The ONNX Runtime session under a :class:`vidlab.ml.session.Session` (the two-input
-    style models need ``run`` with a feed dictionary, which ``Session.run`` does not take)."""
-    return sess._sess
-
-
 @register_op
 @dataclass(frozen=True)
 class NeuralStyle(SpatialOp):
@@ -267,9 +261,8 @@ class NeuralStyle(SpatialOp):
         crop = rgb[top : top + side, left : left + side]
         interp = cv2.INTER_AREA if side > STYLE_SIZE else cv2.INTER_CUBIC
         small = cv2.resize(crop, (STYLE_SIZE, STYLE_SIZE), interpolation=interp).astype(np.float32) / 255.0
-        raw = _raw_session(predict)
         try:
-            (vec,) = raw.run(None, {predict.inputs[0].name: small[None]})
+            (vec,) = predict.run_feed({predict.inputs[0].name: small[None]})
         except Exception as exc:
             raise ModelError(f"style prediction failed: {exc}".splitlines()[0], predict.path) from None
         return np.asarray(vec, dtype=np.float32).reshape(1, 1, 1, VECTOR)
@@ -286,7 +279,6 @@ class NeuralStyle(SpatialOp):
             if self.style_blend < 1:
                 own = self._predict(predict, (x * 255).astype(np.uint8))
                 vec = self.style_blend * vec + (1 - self.style_blend) * own
-            raw = _raw_session(transform)
             names = [i.name for i in transform.inputs]
             feed_vec = np.ascontiguousarray(vec, dtype=np.float32)
 
@@ -298,7 +290,7 @@ class NeuralStyle(SpatialOp):
                 outs = []
                 for one in nhwc:
                     try:
-                        (y,) = raw.run(None, {names[0]: one[None], names[1]: feed_vec})
+                        (y,) = transform.run_feed({names[0]: one[None], names[1]: feed_vec})
                     except Exception as exc:
                         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                         raise ModelError(f"style transform failed: {msg}", transform.path) from None
@@ -310,13 +302,12 @@ class NeuralStyle(SpatialOp):
             )
         if self.backend == "builtin":
             sess, weights = ready
-            raw = _raw_session(sess)
             in_name = sess.inputs[0].name
             w_name = sess.inputs[1].name
 
             def run_builtin(batch: np.ndarray) -> np.ndarray:
                 try:
-                    (y,) = raw.run(None, {in_name: batch, w_name: weights})
+                    (y,) = sess.run_feed({in_name: batch, w_name: weights})
                 except Exception as exc:
                     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     raise ModelError(f"style network failed: {msg}", sess.path) from None

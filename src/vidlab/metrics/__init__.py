@@ -10,7 +10,7 @@ from vidlab.core.lazy import lazy_getattr
 if TYPE_CHECKING:
     from vidlab.metrics.matte import MatteErrors, conn, dtssd, grad, mad, matte_errors, mse
     from vidlab.metrics.quality import QualityReport
-    from vidlab.metrics.temporal import TemporalInstability, temporal_instability
+    from vidlab.metrics.temporal import TemporalInstability, e_warp, temporal_instability
 
 _LAZY = {
     "MatteErrors": "vidlab.metrics.matte",
@@ -23,6 +23,7 @@ _LAZY = {
     "QualityReport": "vidlab.metrics.quality",
     "TemporalInstability": "vidlab.metrics.temporal",
     "temporal_instability": "vidlab.metrics.temporal",
+    "e_warp": "vidlab.metrics.temporal",
 }
 # (The ``quality()`` function lives in ``vidlab.metrics.quality``; a package attribute of the
 # same name would be shadowed by the submodule itself.)
@@ -32,6 +33,7 @@ __all__ = [
     "TemporalInstability",
     "conn",
     "dtssd",
+    "e_warp",
     "grad",
     "mad",
     "matte_errors",

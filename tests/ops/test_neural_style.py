@@ -424,3 +424,26 @@ def test_cli_stylize_neural_with_a_style_image_and_a_builtin(styles, clip, tmp_p
     res = run_cli("preview", clip, "-s", "neural", "-p", "Speed", "--builtin", "1", "-o", outdir / "p", "-q")
     assert res.returncode == 0, res.stderr
     assert (outdir / "p" / "clip.neural.before_after.png").is_file()
+
+
+def test_cli_takes_a_weighted_list_of_style_images(styles, clip, tmp_path):
+    blend = f"{styles['cat']}:0.7,{styles['coffee']}:0.3"
+    res = run_cli(
+        "stylize",
+        clip,
+        "-o",
+        tmp_path / "a",
+        "--style",
+        "neural",
+        "-p",
+        "Speed",
+        "--style-image",
+        blend,
+        "-q",
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(decode_rgb(tmp_path / "a" / "clip.neural.mp4")) == 4
+    bad = f"{styles['cat']}:0.7,{tmp_path / 'nope.png'}:0.3"
+    res = run_cli("stylize", clip, "-o", tmp_path / "b", "--style", "neural", "--style-image", bad, "-q")
+    assert res.returncode == 2 and "nope.png" in res.stderr and res.stderr.count("\n") == 1
+    assert not (tmp_path / "b").exists()

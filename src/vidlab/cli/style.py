@@ -49,7 +49,10 @@ def _style_recipe(style: str, level: str, stabilize: str) -> tuple[str, Recipe]:
 
 StyleImageOpt = Annotated[
     Path | None,
-    typer.Option("--style-image", help="--style neural: the style image (a painting or photo)."),
+    typer.Option(
+        "--style-image",
+        help="--style neural: the style image (a painting or photo), or a weighted list a.jpg:0.7,b.jpg:0.3.",
+    ),
 ]
 BuiltinOpt = Annotated[
     str | None,
@@ -74,10 +77,15 @@ def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, stren
     if builtin is not None:
         changes.update(backend="builtin", builtin=builtin)
     elif style_image is not None:
-        from vidlab.ops.neural_style import read_style_image
+        from vidlab.ops.neural_style import parse_styles, read_style_image
 
-        read_style_image(style_image)  # a missing or broken style file: one line before any run
-        changes.update(backend="arbitrary", style_image=str(style_image.expanduser().absolute()))
+        styles = parse_styles(str(style_image))  # one image, or a weighted list a.jpg:0.7,b.jpg:0.3
+        for path, _ in styles:
+            read_style_image(path)  # a missing or broken style file: one line before any run
+        spec = ",".join(f"{path.absolute()}:{weight:g}" for path, weight in styles)
+        changes.update(
+            backend="arbitrary", style_image=spec if len(styles) > 1 else str(styles[0][0].absolute())
+        )
     if strength is not None:
         changes["strength"] = strength
     ops = [

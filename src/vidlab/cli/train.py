@@ -256,13 +256,15 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _size(text: str | None) -> tuple[int, int] | None:
+    from vidlab.core.errors import UsageError
+    from vidlab.core.timeparse import parse_size
+
     if text is None:
         return None
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
+        return parse_size(text)
+    except UsageError:
         raise typer.BadParameter(f"expected WxH, got {text!r}", param_hint="--clip-size") from None
-    return w, h
 
 
 def _again(task: str, data: Path | None, generate: int | None) -> list[str]:

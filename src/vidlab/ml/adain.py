@@ -18,10 +18,8 @@ image.
 from __future__ import annotations
 
 import functools
-import io
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from vidlab.core.errors import ModelError
-from vidlab.core.fsutil import remove_stale_temps, temp_path
 from vidlab.ml.checkpoint import load_checkpoint
-from vidlab.ml.session import Session, cached_session, sha256_file
+from vidlab.ml.export import onnx_bytes, write_checked
+from vidlab.ml.session import cached_session, sha256_file
 from vidlab.ml.torchdep import require_torch
 
 log = logging.getLogger(__name__)
@@ -246,52 +244,14 @@ def load_adain(vgg_path: str | os.PathLike[str], decoder_path: str | os.PathLike
 
 
 def _export(net: Any, example: Any, names: tuple[str, str], source: Path) -> bytes:
-    torch = _torch_parts()["torch"]
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buf = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                net,
-                (example,),
-                buf,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=[names[0]],
-                output_names=[names[1]],
-                dynamic_axes={names[0]: axes, names[1]: axes},
-            )
-    except Exception as exc:
-        text = " ".join(str(exc).split())[:200]
-        raise ModelError(f"AdaIN ONNX export failed: {type(exc).__name__}: {text}", source) from None
-    return buf.getvalue()
+    return onnx_bytes(net, example, names, opset=OPSET, what="AdaIN ONNX export", source=source)
 
 
 def _write_checked(data: bytes, dest: Path, net: Any, x: np.ndarray, relative: bool, source: Path) -> float:
     """Write ``data`` to ``dest`` only if ONNX Runtime matches ``net`` on ``x``; the difference."""
-    torch = _torch_parts()["torch"]
-    folder = dest.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder, f".{dest.name}")
-    tmp = temp_path(folder, f".{dest.name}")
-    try:
-        tmp.write_bytes(data)
-        got = Session.open(tmp, "cpu", threads=1).run(x)
-        with torch.no_grad():
-            want = net(torch.from_numpy(x)).numpy()
-        if got.shape != want.shape:
-            raise ModelError(f"ONNX output shape {got.shape} differs from PyTorch's {want.shape}", source)
-        diff = float(np.max(np.abs(got - want)))
-        if relative:
-            diff /= max(1.0, float(np.max(np.abs(want))))
-        if not diff <= TOLERANCE:
-            raise ModelError(
-                f"AdaIN: ONNX Runtime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g})", source
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    diff, _ = write_checked(
+        data, dest, net, [x], tolerance=TOLERANCE, source=source, what="AdaIN: ", relative=relative, threads=1
+    )
     return diff
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vidlab.core.errors import ModelError
-from vidlab.core.fsutil import temp_path, write_atomic
+from vidlab.core.fsutil import remove_stale_temps, temp_path, write_atomic
 from vidlab.ml.checkpoint import is_checkpoint, load_checkpoint
 from vidlab.ml.registry import DEFAULT_INPUTS, ModelCard
 from vidlab.ml.session import Session, TensorSpec, sha256_file
@@ -24,6 +24,85 @@ log = logging.getLogger(__name__)
 
 #: The largest difference between ONNX Runtime and PyTorch an export may show.
 TOLERANCE = 1e-4
+_AXES = {0: "batch", 2: "height", 3: "width"}
+
+
+def onnx_bytes(
+    net: Any,
+    example: Any,
+    names: tuple[str, str] = ("input", "output"),
+    *,
+    opset: int = 17,
+    what: str = "ONNX export",
+    source: str | os.PathLike[str] | None = None,
+) -> bytes:
+    """``net`` traced on ``example`` (one NCHW tensor) as ONNX, one named input and output with
+    dynamic batch, height and width. A failure (an unsupported opset or operator) is one
+    :class:`ModelError` line naming ``source``, with ``what`` leading it."""
+    torch, _ = require_torch()
+    buf = io.BytesIO()
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(
+                net,
+                (example,),
+                buf,
+                dynamo=False,
+                opset_version=opset,
+                input_names=[names[0]],
+                output_names=[names[1]],
+                dynamic_axes={names[0]: _AXES, names[1]: _AXES},
+            )
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise ModelError(f"{what} failed: {type(exc).__name__}: {text}", source) from None
+    return buf.getvalue()
+
+
+def write_checked(
+    data: bytes,
+    dest: Path,
+    net: Any,
+    inputs: list[np.ndarray],
+    *,
+    tolerance: float,
+    source: str | os.PathLike[str] | None,
+    what: str = "",
+    relative: bool = False,
+    threads: int = 0,
+) -> tuple[float, Session]:
+    """Write the ONNX ``data`` to ``dest`` only if ONNX Runtime matches ``net`` on every one of
+    ``inputs`` within ``tolerance`` (``relative``: as a share of the largest output value).
+    It is checked under a temporary name beside ``dest`` and renamed into place; on a mismatch
+    nothing is left. The largest difference, and the session (on the temporary file) it ran in."""
+    torch, _ = require_torch()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dest.parent, f".{dest.name}")
+    tmp = temp_path(dest.parent, f".{dest.name}")
+    diff = 0.0
+    try:
+        tmp.write_bytes(data)
+        session = Session.open(tmp, "cpu", threads=threads)
+        for x in inputs:
+            with torch.no_grad():
+                want = net(torch.from_numpy(x)).numpy()
+            got = session.run(x)
+            if got.shape != want.shape:
+                raise ModelError(
+                    f"ONNX output shape {got.shape} differs from PyTorch's {want.shape} on input {x.shape}",
+                    source,
+                )
+            d = float(np.max(np.abs(got - want)))
+            diff = max(diff, d / max(1.0, float(np.max(np.abs(want)))) if relative else d)
+        if not diff <= tolerance:
+            raise ModelError(
+                f"{what}ONNX Runtime differs from PyTorch by {diff:.3g} (more than {tolerance:g})", source
+            )
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return diff, session
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,56 +166,13 @@ def export_onnx(
     channels = int(getattr(model, "in_channels", 3))
     shapes = _check_shapes(multiple, channels)
 
-    buf = io.BytesIO()
-    dummy = torch.zeros(shapes[0])
-    axes = {0: "batch", 2: "height", 3: "width"}
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                model,
-                (dummy,),
-                buf,
-                dynamo=False,
-                opset_version=opset,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": axes, "output": axes},
-            )
-    except Exception as exc:  # an unsupported opset or operator: one line, nothing written
-        text = " ".join(str(exc).split())[:200]
-        raise ModelError(
-            f"ONNX export (opset {opset}) failed: {type(exc).__name__}: {text}", checkpoint
-        ) from None
-    output.parent.mkdir(parents=True, exist_ok=True)
-    # Checked in a temporary file beside the output; only a model that passes takes its name.
-    tmp = temp_path(output.parent, f".{output.name}")
-    try:
-        tmp.write_bytes(buf.getvalue())
-        session = Session.open(tmp, "cpu")
-        max_diff = 0.0
-        checked: list[tuple[int, ...]] = []
-        if check:
-            rng = np.random.default_rng(seed)
-            for shape in shapes:
-                x = rng.random(shape, dtype=np.float32)
-                with torch.no_grad():
-                    want = model(torch.from_numpy(x)).numpy()
-                got = session.run(x)
-                if got.shape != want.shape:
-                    raise ModelError(
-                        f"ONNX output shape {got.shape} differs from PyTorch's {want.shape} on input {shape}",
-                        output,
-                    )
-                max_diff = max(max_diff, float(np.max(np.abs(got - want))))
-                checked.append(shape)
-            if max_diff > TOLERANCE:
-                raise ModelError(
-                    f"ONNX Runtime differs from PyTorch by {max_diff:.3g} (more than {TOLERANCE:g})", output
-                )
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    data = onnx_bytes(
+        model, torch.zeros(shapes[0]), opset=opset, what=f"ONNX export (opset {opset})", source=checkpoint
+    )
+    rng = np.random.default_rng(seed)
+    inputs = [rng.random(shape, dtype=np.float32) for shape in shapes] if check else []
+    max_diff, session = write_checked(data, output, model, inputs, tolerance=TOLERANCE, source=output)
+    checked = [tuple(x.shape) for x in inputs]
 
     config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
     inputs = {**DEFAULT_INPUTS, "channels": channels, "multiple": max(multiple, 1)}

@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vidlab.core.errors import ModelError
-from vidlab.core.fsutil import remove_stale_temps, temp_path
 from vidlab.ml.checkpoint import load_checkpoint
-from vidlab.ml.session import Session, cached_session, sha256_file
+from vidlab.ml.export import onnx_bytes, write_checked
+from vidlab.ml.session import cached_session, sha256_file
 from vidlab.ml.torchdep import require_torch
 
 log = logging.getLogger(__name__)
@@ -383,49 +381,15 @@ def export_rife_onnx(
     net, version = load_rife(pkl_path)
     model = _net_classes()["OnnxWrapper"](net, scale).eval()
     m = pad_multiple(version, scale)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    buf = io.BytesIO()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-            torch.onnx.export(
-                model,
-                (torch.rand(1, 7, m, 2 * m),),
-                buf,
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=["x"],
-                output_names=["frame"],
-                dynamic_axes={"x": axes, "frame": axes},
-            )
-    except Exception as exc:
-        text = " ".join(str(exc).split())[:200]
-        raise ModelError(
-            f"RIFE v{version} ONNX export failed: {type(exc).__name__}: {text}", pkl_path
-        ) from None
-
-    folder = onnx_path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder, f".{onnx_path.name}")
-    tmp = temp_path(folder, f".{onnx_path.name}")
-    try:
-        tmp.write_bytes(buf.getvalue())
-        session = Session.open(tmp, "cpu", threads=1)
-        x = _random_input(np.random.default_rng(0), (2, 7, 2 * m, m))
-        with torch.no_grad():
-            want = model(torch.from_numpy(x)).numpy()
-        got = session.run(x)
-        if got.shape != want.shape:
-            raise ModelError(f"ONNX output shape {got.shape} differs from PyTorch's {want.shape}", pkl_path)
-        diff = float(np.max(np.abs(got - want)))
-        if not diff <= TOLERANCE:
-            raise ModelError(
-                f"RIFE v{version}: ONNX Runtime differs from PyTorch by {diff:.3g} (more than {TOLERANCE:g})",
-                pkl_path,
-            )
-        os.replace(tmp, onnx_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    what = f"RIFE v{version}"
+    example = torch.rand(1, 7, m, 2 * m)
+    data = onnx_bytes(
+        model, example, ("x", "frame"), opset=OPSET, what=f"{what} ONNX export", source=pkl_path
+    )
+    x = _random_input(np.random.default_rng(0), (2, 7, 2 * m, m))
+    diff, _ = write_checked(
+        data, onnx_path, model, [x], tolerance=TOLERANCE, source=pkl_path, what=f"{what}: ", threads=1
+    )
     log.info("exported RIFE v%s %s to %s (max difference %.3g)", version, pkl_path.name, onnx_path, diff)
     return onnx_path
 

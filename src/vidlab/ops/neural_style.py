@@ -22,6 +22,7 @@ and size, so an edited style image is read again.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -316,17 +317,8 @@ class NeuralStyle(SpatialOp):
 
     def _adain_stats(self, model: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
         """A style image's relu4_1 mean and std, cached per process by path, mtime and size."""
-        try:
-            st = path.resolve(strict=True).stat()
-        except OSError:
-            read_style_image(path)  # raises the clear line (missing, not a file, unreadable)
-            raise
-        key = (
-            self.name,
-            (("style_image", str(path.resolve())), ("mtime_ns", st.st_mtime_ns), ("size", st.st_size)),
-            f"adain_stats {model.encoder_path.name}",
-        )
-        return process_state().get(key, lambda: model.style_stats(read_style_image(path)))
+        what = f"adain_stats {model.encoder_path.name}"
+        return self._per_style_file(path, what, lambda image: model.style_stats(image))
 
     def _blended_vector(self, predict: Any) -> np.ndarray:
         """The style vector of ``style_image``: one image's, or the mean of several weighted by
@@ -346,6 +338,12 @@ class NeuralStyle(SpatialOp):
 
     def _style_vector(self, predict: Any, path: Path) -> np.ndarray:
         """A style image's vector, cached per process by its path, mtime and size."""
+        what = f"style_vector {predict.path.name}"
+        return self._per_style_file(path, what, lambda image: self._predict(predict, image))
+
+    def _per_style_file(self, path: Path, what: str, compute: Callable[[np.ndarray], Any]) -> Any:
+        """``compute`` of a style image, made once per process for the file's path, mtime and
+        size (an edited style image is read again); a bad file is the clear line."""
         try:
             st = path.resolve(strict=True).stat()
         except OSError:
@@ -354,9 +352,9 @@ class NeuralStyle(SpatialOp):
         key = (
             self.name,
             (("style_image", str(path.resolve())), ("mtime_ns", st.st_mtime_ns), ("size", st.st_size)),
-            f"style_vector {predict.path.name}",
+            what,
         )
-        return process_state().get(key, lambda: self._predict(predict, read_style_image(path)))
+        return process_state().get(key, lambda: compute(read_style_image(path)))
 
     @staticmethod
     def _predict(predict: Any, rgb: np.ndarray) -> np.ndarray:

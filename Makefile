@@ -15,6 +15,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	$(PIP) install -e '.[test,ray,train]'
+	$(BIN)/vidlab models install mediapipe || echo "mediapipe models not installed (tests that need them skip)"
 	@touch $@
 
 demo: $(VENV)/.runtime

@@ -1,4 +1,4 @@
-"""Models: ``vidlab models list|info|add`` over the model registry, and ``vidlab export-onnx``
+"""Models: ``vidlab models list|info|add|install`` over the model registry, and ``vidlab export-onnx``
 from a training checkpoint."""
 
 from __future__ import annotations
@@ -88,6 +88,26 @@ def models_add_cmd(
     out.print(
         f"added {card.name} ({card.task}, sha256 {card.sha256[:12]}) to {user_index_path()}", highlight=False
     )
+
+
+@models_app.command("install")
+def models_install_cmd(
+    what: Annotated[str, typer.Argument(help="What to install: mediapipe.")],
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="A downloaded mediapipe wheel (default: fetch mediapipe==0.10.21 with pip)."),
+    ] = None,
+) -> None:
+    """Install models that ship in a registry package: `mediapipe` (person segmentation, faces)."""
+    from vidlab.core.errors import UsageError
+
+    if what != "mediapipe":
+        raise UsageError(f"nothing called {what!r} to install (known: mediapipe)")
+    from vidlab.ml.mediapipe import install, models_folder
+
+    cards = install(wheel)
+    names = ", ".join(f"{c.name} ({c.task})" for c in cards)
+    out.print(f"installed {names} into {models_folder()}", highlight=False)
 
 
 @app.command("export-onnx")

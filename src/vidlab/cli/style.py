@@ -56,7 +56,19 @@ StyleImageOpt = Annotated[
 ]
 BuiltinOpt = Annotated[
     str | None,
-    typer.Option("--builtin", help="--style neural: built-in style 0-25, or a blend such as 3:0.7,10:0.3."),
+    typer.Option(
+        "--builtin",
+        help="--style neural: built-in style 0-25 or its name (starry, weave, ...), or a blend such as "
+        "3:0.7,10:0.3.",
+    ),
+]
+StyleModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="--style neural: a fast style network: a trained model's name (style_mosaic, style_brush; "
+        "see `vidlab models list`) or a 1x3xHxW 0-255 .onnx file.",
+    ),
 ]
 StrengthOpt = Annotated[
     float | None,
@@ -64,18 +76,33 @@ StrengthOpt = Annotated[
 ]
 
 
-def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, strength: float | None) -> Recipe:
+def _neural(
+    recipe: Recipe,
+    style_image: Path | None,
+    builtin: str | None,
+    strength: float | None,
+    model: str | None = None,
+) -> Recipe:
     """Fill a recipe's ``neural_style`` steps from --style-image (the arbitrary backend),
-    --builtin and --strength; a recipe without one is returned unchanged."""
+    --builtin, --model (a fast style network) and --strength; a recipe without one is returned
+    unchanged."""
     from vidlab.pipeline.recipe import Recipe
 
     if not any(op.name == "neural_style" for op in recipe.ops):
         return recipe
-    if style_image is not None and builtin is not None:
-        raise typer.BadParameter("give --style-image or --builtin, not both", param_hint="--builtin")
+    given = [
+        flag for flag, v in (("--style-image", style_image), ("--builtin", builtin), ("--model", model)) if v
+    ]
+    if len(given) > 1:
+        raise typer.BadParameter(f"give one of {', '.join(given)}, not several", param_hint=given[-1])
     changes: dict[str, object] = {}
     if builtin is not None:
         changes.update(backend="builtin", builtin=builtin)
+    elif model is not None:
+        from vidlab.ml.registry import resolve
+
+        card, path = resolve(model)  # an unknown name or a missing file: one line before any run
+        changes.update(backend="onnx", model=card.name if card.source == "builtin" else str(path))
     elif style_image is not None:
         from vidlab.ops.neural_style import parse_styles, read_style_image
 
@@ -95,9 +122,13 @@ def _neural(recipe: Recipe, style_image: Path | None, builtin: str | None, stren
     return Recipe(tuple(ops))
 
 
-def _check_neural_options(names: list[str], style_image: Path | None, builtin: str | None) -> None:
-    if (style_image is not None or builtin is not None) and "neural" not in names:
-        raise typer.BadParameter("--style-image and --builtin go with --style neural", param_hint="--style")
+def _check_neural_options(
+    names: list[str], style_image: Path | None, builtin: str | None, model: str | None = None
+) -> None:
+    if (style_image is not None or builtin is not None or model is not None) and "neural" not in names:
+        raise typer.BadParameter(
+            "--style-image, --builtin and --model go with --style neural", param_hint="--style"
+        )
 
 
 def _styles(text: str) -> list[str]:
@@ -170,6 +201,7 @@ def stylize_cmd(
     ray_address: RayAddressOpt = None,
     style_image: StyleImageOpt = None,
     builtin: BuiltinOpt = None,
+    model: StyleModelOpt = None,
     strength: StrengthOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -179,16 +211,17 @@ def stylize_cmd(
     says otherwise); a --codec the container cannot hold is written to .mp4 (or .mkv).
 
     Each style runs its preset (see `vidlab presets list`); --stabilize swaps the preset's
-    temporal stabilizer. --style neural takes --style-image IMG (any painting or photo) or
-    --builtin N (one of 26 built-in styles), and --strength. Long inputs run as resumable
+    temporal stabilizer. --style neural takes --style-image IMG (any painting or photo),
+    --builtin N|NAME (one of 26 built-in styles) or --model NAME|FILE (a fast style network such
+    as style_mosaic), and --strength. Long inputs run as resumable
     chunked jobs, like `vidlab run`."""
     from vidlab.io.codecs import EncodeSettings
     from vidlab.io.probe import probe
 
     names = _styles(style)
-    _check_neural_options(names, style_image, builtin)
+    _check_neural_options(names, style_image, builtin, model)
     recipes = [
-        (s, name, _neural(recipe, style_image, builtin, strength))
+        (s, name, _neural(recipe, style_image, builtin, strength, model))
         for s in names
         for name, recipe in [_style_recipe(s, level, stabilize)]
     ]
@@ -233,6 +266,7 @@ def preview_cmd(
     ),
     style_image: StyleImageOpt = None,
     builtin: BuiltinOpt = None,
+    model: StyleModelOpt = None,
     strength: StrengthOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -242,9 +276,9 @@ def preview_cmd(
     names = _styles(style)
     if len(names) != 1:
         raise typer.BadParameter("preview takes one style", param_hint="--style")
-    _check_neural_options(names, style_image, builtin)
+    _check_neural_options(names, style_image, builtin, model)
     preset_name, recipe = _style_recipe(names[0], level, stabilize)
-    recipe = _neural(recipe, style_image, builtin, strength)
+    recipe = _neural(recipe, style_image, builtin, strength, model)
     length = parse_time_option(duration, "--duration")
     if not length:
         raise typer.BadParameter("must be > 0", param_hint="--duration")

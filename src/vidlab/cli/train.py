@@ -4,7 +4,9 @@ and the flags win. Ctrl-C saves ``last.pt``; ``--resume`` continues exactly wher
 
 from __future__ import annotations
 
+import inspect
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -105,122 +107,137 @@ def load_config(
     return cfg
 
 
-@train_app.command("enhancer")
-def enhancer_cmd(
-    config: ConfigOpt = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Folder of videos to learn from (encoded with real codecs).")
-    ] = None,
-    generate: Annotated[
-        int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
-    ] = None,
-    resume: ResumeOpt = False,
-    output: OutputOpt = None,
-    steps: StepsOpt = None,
-    batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None,
-    lr: LrOpt = None,
-    weight_decay: WdOpt = None,
-    warmup_steps: WarmupOpt = None,
-    min_lr_ratio: MinLrOpt = None,
-    loss: LossOpt = None,
-    crop: CropOpt = None,
-    val_every: ValEveryOpt = None,
-    val_batches: ValBatchesOpt = None,
-    patience: PatienceOpt = None,
-    min_delta: MinDeltaOpt = None,
-    seed: SeedOpt = None,
-    workers: LoaderWorkersOpt = None,
-    device: DeviceOpt = None,
-    amp: AmpOpt = None,
-    checkpoint_every: CkptEveryOpt = None,
-    log_every: LogEveryOpt = None,
-    threads: TorchThreadsOpt = None,
-    max_minutes: MaxMinutesOpt = None,
-    arch_config: ArchOpt = None,
-    codecs: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated encoders of the training pairs (default h264,h265,vp9)."),
-    ] = None,
-    frames_per_clip: Annotated[
-        int | None, typer.Option("--frames-per-clip", min=2, help="Frames taken from each clip (default 24).")
-    ] = None,
-    clip_size: Annotated[
-        str | None, typer.Option("--clip-size", help="Size of generated clips, WxH (default 960x544).")
-    ] = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """Train the compression-artifact remover (EnhancerNet) on real encodes of your videos or of
-    generated clips; writes RUN/best.pt, RUN/last.pt, log.csv and loss.png."""
-    overrides = _overrides(locals())
-    cfg = load_config("enhancer", config, overrides, resume, output)
+GenerateOpt = Annotated[
+    int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
+]
+
+
+def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+#: The TrainConfig flags every ``vidlab train TASK`` takes, in --help order.
+_CONFIG_OPTIONS = [
+    _option(name, annotation)
+    for name, annotation in (
+        ("steps", StepsOpt),
+        ("batch_size", BatchOpt),
+        ("grad_accum", AccumOpt),
+        ("lr", LrOpt),
+        ("weight_decay", WdOpt),
+        ("warmup_steps", WarmupOpt),
+        ("min_lr_ratio", MinLrOpt),
+        ("loss", LossOpt),
+        ("crop", CropOpt),
+        ("val_every", ValEveryOpt),
+        ("val_batches", ValBatchesOpt),
+        ("patience", PatienceOpt),
+        ("min_delta", MinDeltaOpt),
+        ("seed", SeedOpt),
+        ("workers", LoaderWorkersOpt),
+        ("device", DeviceOpt),
+        ("amp", AmpOpt),
+        ("checkpoint_every", CkptEveryOpt),
+        ("log_every", LogEveryOpt),
+        ("threads", TorchThreadsOpt),
+        ("max_minutes", MaxMinutesOpt),
+        ("arch_config", ArchOpt),
+    )
+]
+
+
+def _frames_option(minimum: int, default: int) -> Any:
+    return Annotated[
+        int | None,
+        typer.Option(
+            "--frames-per-clip", min=minimum, help=f"Frames taken from each clip (default {default})."
+        ),
+    ]
+
+
+def _clip_size_option(default: str) -> Any:
+    return Annotated[
+        str | None, typer.Option("--clip-size", help=f"Size of generated clips, WxH (default {default}).")
+    ]
+
+
+def train_command(
+    task: str,
+    doc: str,
+    data_help: str,
+    extra: list[inspect.Parameter],
+    make_task: Callable[[dict[str, Any], Any], Any],
+) -> Callable[..., None]:
+    """Register ``vidlab train TASK``: --config, --data/--generate, --resume, --output, every
+    TrainConfig flag, the task's ``extra`` options and -q. ``make_task(options, config)``
+    builds the task from the parsed options."""
+
+    def command(**options: Any) -> None:
+        overrides = _overrides(options)
+        cfg = load_config(task, options["config"], overrides, options["resume"], options["output"])
+        made = make_task(options, cfg)
+        again = _again(task, options["data"], options["generate"])
+        if options.get("style_image") is not None:
+            again += ["--style-image", str(options["style_image"])]
+        run_training(made, cfg, resume=options["resume"], quiet=options["quiet"], again=again)
+
+    params = [
+        _option("config", ConfigOpt),
+        _option("data", Annotated[Path | None, typer.Option(help=data_help)]),
+        _option("generate", GenerateOpt),
+        _option("resume", ResumeOpt, False),
+        _option("output", OutputOpt),
+        *_CONFIG_OPTIONS,
+        *extra,
+        _option("quiet", QuietOpt, False),
+    ]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = f"{task}_cmd"
+    train_app.command(task)(command)
+    return command
+
+
+def _enhancer_task(o: dict[str, Any], cfg: Any) -> Any:
     from vidlab.io.codecs import canonical_codec
     from vidlab.ml.tasks import EnhancerTask
 
+    codecs = o["codecs"]
     names = tuple(canonical_codec(c.strip()) for c in codecs.split(",") if c.strip()) if codecs else None
-    task = EnhancerTask.from_options(
-        data=data,
-        generate=generate,
+    return EnhancerTask.from_options(
+        data=o["data"],
+        generate=o["generate"],
         config=cfg,
         codecs=names,
-        frames_per_clip=frames_per_clip,
-        size=_size(clip_size),
+        frames_per_clip=o["frames_per_clip"],
+        size=_size(o["clip_size"]),
     )
-    run_training(task, cfg, resume=resume, quiet=quiet, again=_again("enhancer", data, generate))
 
 
-@train_app.command("interpolator")
-def interpolator_cmd(
-    config: ConfigOpt = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Folder of videos to learn from (frames dropped and rebuilt).")
-    ] = None,
-    generate: Annotated[
-        int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
-    ] = None,
-    resume: ResumeOpt = False,
-    output: OutputOpt = None,
-    steps: StepsOpt = None,
-    batch_size: BatchOpt = None,
-    grad_accum: AccumOpt = None,
-    lr: LrOpt = None,
-    weight_decay: WdOpt = None,
-    warmup_steps: WarmupOpt = None,
-    min_lr_ratio: MinLrOpt = None,
-    loss: LossOpt = None,
-    crop: CropOpt = None,
-    val_every: ValEveryOpt = None,
-    val_batches: ValBatchesOpt = None,
-    patience: PatienceOpt = None,
-    min_delta: MinDeltaOpt = None,
-    seed: SeedOpt = None,
-    workers: LoaderWorkersOpt = None,
-    device: DeviceOpt = None,
-    amp: AmpOpt = None,
-    checkpoint_every: CkptEveryOpt = None,
-    log_every: LogEveryOpt = None,
-    threads: TorchThreadsOpt = None,
-    max_minutes: MaxMinutesOpt = None,
-    arch_config: ArchOpt = None,
-    factors: Annotated[
-        str | None, typer.Option(help="Comma-separated rate factors the samples rebuild (default 2,4).")
-    ] = None,
-    frames_per_clip: Annotated[
-        int | None, typer.Option("--frames-per-clip", min=3, help="Frames taken from each clip (default 17).")
-    ] = None,
-    clip_size: Annotated[
-        str | None, typer.Option("--clip-size", help="Size of generated clips, WxH (default 1280x720).")
-    ] = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """Train the learned interpolator (a refinement of the flow method's frames, InterpRefineNet)
-    on frames dropped from your videos or generated clips; writes RUN/best.pt, RUN/last.pt,
-    log.csv and loss.png."""
-    overrides = _overrides(locals())
-    cfg = load_config("interpolator", config, overrides, resume, output)
+enhancer_cmd = train_command(
+    "enhancer",
+    """Train the compression-artifact remover (EnhancerNet) on real encodes of your videos or of
+    generated clips; writes RUN/best.pt, RUN/last.pt, log.csv and loss.png.""",
+    "Folder of videos to learn from (encoded with real codecs).",
+    [
+        _option(
+            "codecs",
+            Annotated[
+                str | None,
+                typer.Option(help="Comma-separated encoders of the training pairs (default h264,h265,vp9)."),
+            ],
+        ),
+        _option("frames_per_clip", _frames_option(2, 24)),
+        _option("clip_size", _clip_size_option("960x544")),
+    ],
+    _enhancer_task,
+)
+
+
+def _interpolator_task(o: dict[str, Any], cfg: Any) -> Any:
     from vidlab.ml.tasks import InterpolatorTask
 
-    ks = None
+    factors, ks = o["factors"], None
     if factors:
         try:
             ks = tuple(int(k) for k in factors.split(",") if k.strip())
@@ -232,15 +249,97 @@ def interpolator_cmd(
             raise typer.BadParameter(
                 f"factors must be integers >= 2, got {factors!r}", param_hint="--factors"
             )
-    task = InterpolatorTask.from_options(
-        data=data,
-        generate=generate,
+    return InterpolatorTask.from_options(
+        data=o["data"],
+        generate=o["generate"],
         config=cfg,
         factors=ks,
-        frames_per_clip=frames_per_clip,
-        size=_size(clip_size),
+        frames_per_clip=o["frames_per_clip"],
+        size=_size(o["clip_size"]),
     )
-    run_training(task, cfg, resume=resume, quiet=quiet, again=_again("interpolator", data, generate))
+
+
+interpolator_cmd = train_command(
+    "interpolator",
+    """Train the learned interpolator (a refinement of the flow method's frames, InterpRefineNet)
+    on frames dropped from your videos or generated clips; writes RUN/best.pt, RUN/last.pt,
+    log.csv and loss.png.""",
+    "Folder of videos to learn from (frames dropped and rebuilt).",
+    [
+        _option(
+            "factors",
+            Annotated[
+                str | None,
+                typer.Option(help="Comma-separated rate factors the samples rebuild (default 2,4)."),
+            ],
+        ),
+        _option("frames_per_clip", _frames_option(3, 17)),
+        _option("clip_size", _clip_size_option("1280x720")),
+    ],
+    _interpolator_task,
+)
+
+
+def _style_task(o: dict[str, Any], cfg: Any) -> Any:
+    from vidlab.ml.tasks import StyleTask
+
+    if o["style_image"] is None:
+        raise typer.BadParameter("a style network is trained for one style image", param_hint="--style-image")
+    return StyleTask.from_options(
+        data=o["data"],
+        generate=o["generate"],
+        config=cfg,
+        style_image=o["style_image"],
+        arch=o["arch"],
+        content_weight=o["content_weight"],
+        style_weight=o["style_weight"],
+        tv_weight=o["tv_weight"],
+        style_size=o["style_size"],
+        frames_per_clip=o["frames_per_clip"],
+        size=_size(o["clip_size"]),
+    )
+
+
+def _weight_option(what: str, default: float) -> Any:
+    return Annotated[
+        float | None, typer.Option(min=0.0, help=f"Weight of the {what} loss (default {default:g}).")
+    ]
+
+
+style_cmd = train_command(
+    "style",
+    """Train a fast style network for one style image (style_mobile, the real-time one, or
+    style_johnson) with a perceptual loss on the style predictor's features; content frames come
+    from your videos or generated clips. Export it with `vidlab export-onnx` and run it with
+    `vidlab stylize --style neural --model FILE`.""",
+    "Folder of videos whose frames are the content images.",
+    [
+        _option(
+            "style_image",
+            Annotated[Path | None, typer.Option("--style-image", help="The style image (a painting).")],
+        ),
+        _option(
+            "arch",
+            Annotated[
+                str | None,
+                typer.Option(help="style_mobile (real-time, default) or style_johnson (Johnson et al.)."),
+            ],
+        ),
+        _option("content_weight", _weight_option("content", 1.0)),
+        _option("style_weight", _weight_option("style", 4.0)),
+        _option("tv_weight", _weight_option("total-variation", 0.3)),
+        _option(
+            "style_size",
+            Annotated[
+                int | None,
+                typer.Option(min=64, help="Short side the style image is seen at (default 384)."),
+            ],
+        ),
+        _option("frames_per_clip", _frames_option(1, 24)),
+        _option("clip_size", _clip_size_option("640x368")),
+    ],
+    _style_task,
+)
 
 
 def _overrides(options: dict[str, Any]) -> dict[str, Any]:

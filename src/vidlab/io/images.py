@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidlab.core.errors import MediaError
+from vidlab.core.errors import MediaError, VidlabError
 from vidlab.core.fsutil import write_atomic
 from vidlab.io.reader import VideoReader
 
@@ -31,3 +31,30 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
         write_atomic(path, png.tobytes())
     except OSError as exc:
         raise MediaError(f"cannot write the PNG ({exc.strerror or exc})", path) from None
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    what: str = "image",
+    error: type[VidlabError] = MediaError,
+    param: str | None = None,
+) -> np.ndarray:
+    """A still image as RGB ``uint8`` (Pillow: PNG, JPEG, WebP, TIFF, ...). A missing,
+    unreadable or non-image file is one ``error`` line naming it and ``what`` it was for."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise error(f"{what} not found", p, param=param)
+    if not p.is_file():
+        raise error(f"{what} is not a file", p, param=param)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except PermissionError as exc:
+        raise error(f"cannot read the {what} ({exc.strerror})", p, param=param) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):  # Pillow's "truncated", "broken"
+        raise error(f"not an image, or a corrupt one (the {what})", p, param=param) from None
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
+        raise error(f"not an image, or a corrupt one (the {what})", p, param=param)
+    return np.ascontiguousarray(rgb)

@@ -169,13 +169,17 @@ def export_onnx(
     data = onnx_bytes(
         model, torch.zeros(shapes[0]), opset=opset, what=f"ONNX export (opset {opset})", source=checkpoint
     )
+    value_range = str(getattr(model, "value_range", DEFAULT_INPUTS["range"]))
+    top = 255.0 if value_range == "0..255" else 1.0  # style networks work in 0..255
     rng = np.random.default_rng(seed)
-    inputs = [rng.random(shape, dtype=np.float32) for shape in shapes] if check else []
-    max_diff, session = write_checked(data, output, model, inputs, tolerance=TOLERANCE, source=output)
+    inputs = [rng.random(shape, dtype=np.float32) * np.float32(top) for shape in shapes] if check else []
+    max_diff, session = write_checked(
+        data, output, model, inputs, tolerance=TOLERANCE, source=output, relative=top > 1
+    )
     checked = [tuple(x.shape) for x in inputs]
 
     config = ckpt.get("config") if isinstance(ckpt.get("config"), dict) else {}
-    inputs = {**DEFAULT_INPUTS, "channels": channels, "multiple": max(multiple, 1)}
+    inputs = {**DEFAULT_INPUTS, "channels": channels, "multiple": max(multiple, 1), "range": value_range}
     training = {
         "command": config.get("command", ""),
         "data": config.get("data", ""),

@@ -125,3 +125,128 @@ class InterpRefineNet(nn.Module):
         w = w0.clamp(1e-4, 1 - 1e-4)
         m = torch.sigmoid(torch.log(w) - torch.log1p(-w) + o[:, 0:1])
         return m * wa + (1 - m) * wb + o[:, 1:4]
+
+
+# -- fast style networks (``vidlab train style``) -------------------------------------------------
+# Both take and give RGB 0..255 (1 x 3 x H x W float), the common fast-neural-style layout, so an
+# exported one runs in ``neural_style backend=onnx`` like any user model.
+
+
+def _conv_in(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Module:
+    """Reflection-padded convolution, instance norm (affine), ReLU."""
+    layers: list[nn.Module] = [
+        nn.ReflectionPad2d(k // 2),
+        nn.Conv2d(cin, cout, k, stride=stride, groups=groups, bias=False),
+        nn.InstanceNorm2d(cout, affine=True),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class _Residual(nn.Module):
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class _Up(nn.Module):
+    """Nearest-neighbour x2 then a convolution (no transposed convolution: no checkerboard)."""
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _StyleNet(nn.Module):
+    value_range = "0..255"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.body(x * (1 / 127.5) - 1.0)) * 255.0
+
+
+@register_arch("style_johnson")
+class JohnsonStyleNet(_StyleNet):
+    """Johnson et al.'s image transformation network with instance norm (Ulyanov et al.): a 9x9
+    convolution, two stride-2 convolutions, ``blocks`` residual blocks at 1/4 size, two
+    upsampling convolutions and a 9x9 output. ``channels`` is the first width (32 in the paper).
+    H and W must be multiples of 4."""
+
+    multiple = 4
+
+    def __init__(self, channels: int = 32, blocks: int = 5) -> None:
+        super().__init__()
+        c = channels
+        res = [
+            _Residual(nn.Sequential(_conv_in(4 * c, 4 * c, 3), _conv_in(4 * c, 4 * c, 3, act=False)))
+            for _ in range(blocks)
+        ]
+        self.body = nn.Sequential(
+            _conv_in(3, c, 9),
+            _conv_in(c, 2 * c, 3, stride=2),
+            _conv_in(2 * c, 4 * c, 3, stride=2),
+            *res,
+            _Up(_conv_in(4 * c, 2 * c, 3)),
+            _Up(_conv_in(2 * c, c, 3)),
+            nn.ReflectionPad2d(4),
+            nn.Conv2d(c, 3, 9),
+        )
+
+
+def _inverted_residual(c: int, expand: int) -> nn.Module:
+    """MobileNetV2's block with instance norm: 1x1 expansion, 3x3 depthwise, linear 1x1
+    projection, and the skip."""
+    e = c * expand
+    return _Residual(
+        nn.Sequential(
+            nn.Conv2d(c, e, 1, bias=False),
+            nn.InstanceNorm2d(e, affine=True),
+            nn.ReLU6(inplace=True),
+            _conv_in(e, e, 3, groups=e, act=False),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(e, c, 1, bias=False),
+            nn.InstanceNorm2d(c, affine=True),
+        )
+    )
+
+
+def _separable_in(cin: int, cout: int) -> nn.Module:
+    """Depthwise 3x3 then pointwise, instance norm, ReLU."""
+    return nn.Sequential(
+        nn.ReflectionPad2d(1),
+        nn.Conv2d(cin, cin, 3, groups=cin, bias=False),
+        nn.Conv2d(cin, cout, 1, bias=False),
+        nn.InstanceNorm2d(cout, affine=True),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register_arch("style_mobile")
+class MobileStyleNet(_StyleNet):
+    """The real-time fast style network: three stride-2 convolutions to 1/8 size, ``blocks``
+    MobileNetV2 inverted residual blocks (``expand``) with instance norm there, and three
+    upsampling depthwise-separable convolutions. About 1/25 of Johnson's net's work per
+    pixel. H and W must be multiples of 8."""
+
+    multiple = 8
+
+    def __init__(self, channels: int = 16, blocks: int = 5, expand: int = 4) -> None:
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            _conv_in(3, c, 3, stride=2),
+            _conv_in(c, 2 * c, 3, stride=2),
+            _conv_in(2 * c, 4 * c, 3, stride=2),
+            *[_inverted_residual(4 * c, expand) for _ in range(blocks)],
+            _Up(_separable_in(4 * c, 2 * c)),
+            _Up(_separable_in(2 * c, c)),
+            _Up(_separable_in(c, c)),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(c, 3, 3),
+        )

@@ -119,19 +119,39 @@ class FrameTuples(torch.utils.data.Dataset):
 
 
 class StyleFrames(torch.utils.data.Dataset):
-    """Single frames for style training: a crop as both input and content target."""
+    """Single frames for style training: a crop as both input and content target, in 0..255
+    (the style networks' range). ``length`` is the virtual size of an epoch (a random frame
+    per index); ``augment`` adds horizontal flips."""
 
-    def __init__(self, frames: np.ndarray, crop: int, *, seed: int = 0) -> None:
-        self.frames, self.crop, self.seed = frames, crop, seed
+    def __init__(
+        self,
+        frames: np.ndarray,
+        crop: int,
+        *,
+        seed: int = 0,
+        length: int | None = None,
+        augment: bool = False,
+    ) -> None:
+        h, w = frames.shape[1:3]
+        if crop > min(h, w):
+            raise UsageError(f"crop {crop} is larger than the frames ({w}x{h})", param="crop")
+        if len(frames) == 0:
+            raise UsageError("this split has no frames", param="data")
+        self.frames, self.crop, self.seed, self.augment = frames, crop, seed, augment
+        self.length = length or len(frames)
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return self.length
 
     def __getitem__(self, i: int) -> tuple[Any, Any]:
         rng = np.random.default_rng((self.seed, i))
+        k = int(rng.integers(len(self.frames))) if self.length != len(self.frames) else i
         h, w = self.frames.shape[1:3]
         y, x = _crop_origin(rng, h, w, self.crop)
-        t = _to_tensor(np.asarray(self.frames[i, y : y + self.crop, x : x + self.crop]))
+        im = np.asarray(self.frames[k, y : y + self.crop, x : x + self.crop])
+        if self.augment and rng.integers(2):
+            im = im[:, ::-1]
+        t = torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).float()
         return t, t
 
 
@@ -406,4 +426,102 @@ class InterpolatorTask(VideoTask):
         if "caches" in self._built:
             tc, vc = self._built["caches"]
             out["train_samples"], out["val_samples"] = len(tc.t), len(vc.t)
+        return out
+
+
+#: The shipped fast style networks' architectures (see data/models/style_*.json).
+STYLE_ARCHS = {"style_mobile": {"channels": 16, "blocks": 5, "expand": 4}, "style_johnson": {"channels": 32}}
+
+
+@dataclass
+class StyleTask(VideoTask):
+    """Train a fast style network (``style_mobile``, the real-time one, or ``style_johnson``)
+    for one style image with the perceptual loss of :mod:`vidlab.ml.style` (content, Gram
+    style and total variation on the style predictor's features). Content frames are the
+    clips' frames (:func:`datasets.build_frames`); the networks take and give 0..255."""
+
+    style_image: Path | None = None
+    arch: str = "style_mobile"
+    content_weight: float = 1.0
+    style_weight: float = 4.0
+    tv_weight: float = 0.3
+    style_size: int = 384
+    frames_per_clip: int = 24
+    keep_every: int = 3
+    size: tuple[int, int] = (640, 368)
+    crops_per_frame: int = 16
+    name: str = "style"
+
+    def __post_init__(self) -> None:
+        self._check_arch()
+        self.arch_config = {**STYLE_ARCHS[self.arch], **self.arch_config}
+
+    def _check_arch(self) -> None:
+        if self.arch not in STYLE_ARCHS:
+            raise UsageError(
+                f"style arch must be one of {', '.join(STYLE_ARCHS)}, got {self.arch!r}", param="arch"
+            )
+
+    @classmethod
+    def from_options(cls, *, arch: str | None = None, config: Any = None, **options: Any) -> Self:
+        task = super().from_options(config=config, **options)
+        if arch:
+            task.arch = arch
+            task._check_arch()
+            task.arch_config = {**STYLE_ARCHS[arch], **(getattr(config, "arch_config", None) or {})}
+        return task
+
+    def style_rgb(self) -> np.ndarray:
+        from vidlab.io.images import read_image
+
+        if self.style_image is None:
+            raise UsageError("style training needs a style image", param="style_image")
+        return read_image(self.style_image, "style image", UsageError, param="style_image")
+
+    def loss(self, config: Any) -> Any:
+        """The perceptual loss for this style (the trainer uses it instead of ``config.loss``)."""
+        from vidlab.ml.style import PerceptualStyleLoss, StyleLossConfig
+
+        cfg = StyleLossConfig(
+            content_weight=self.content_weight,
+            style_weight=self.style_weight,
+            tv_weight=self.tv_weight,
+            style_size=self.style_size,
+        )
+        return PerceptualStyleLoss(self.style_rgb(), cfg)
+
+    def frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """(train, val) frames, built once (or reused from the cache)."""
+        if "frames" not in self._built:
+            self.style_rgb()  # a bad style image is refused before the frames are decoded
+            train, val = self._splits()
+            kw = {"frames_per_clip": self.frames_per_clip, "keep_every": self.keep_every}
+            tf, _ = ds.build_frames(train, self.cache_dir, **kw)
+            vf, _ = ds.build_frames(val, self.cache_dir, **kw)
+            self._built["frames"] = (tf, vf)
+        return self._built["frames"]
+
+    def datasets(self, config: Any) -> tuple[Any, Any]:
+        crop = getattr(config, "crop", 256)
+        tf, vf = self.frames()
+        train = StyleFrames(tf, crop, seed=self.seed, length=len(tf) * self.crops_per_frame, augment=True)
+        val = StyleFrames(vf, crop, seed=self.seed + 7919)
+        return train, val
+
+    def describe(self) -> dict[str, Any]:
+        from vidlab.ml.session import sha256_file
+
+        out = self._describe_sources() | {
+            "style_image": str(self.style_image),
+            "content_weight": self.content_weight,
+            "style_weight": self.style_weight,
+            "tv_weight": self.tv_weight,
+            "style_size": self.style_size,
+            "feature_network": "style_predict (Magenta's MobileNetV2 style predictor, as float PyTorch)",
+        }
+        if self.style_image is not None and Path(self.style_image).is_file():
+            out["style_sha256"] = sha256_file(self.style_image)
+        if "frames" in self._built:
+            tf, vf = self._built["frames"]
+            out["train_frames"], out["val_frames"] = len(tf), len(vf)
         return out

@@ -226,6 +226,8 @@ class Task(Protocol):
         """Plain values describing the data (goes into the checkpoint's ``config["data"]``)."""
         ...
 
+    # Optional: ``loss(config) -> torch module`` replaces ``config.loss`` (``pred, target -> loss``).
+
 
 @dataclass
 class TrainResult:
@@ -523,7 +525,8 @@ def _train(
     amp = device_kind == "cuda" and config.amp != "off"
     if config.amp == "on" and device_kind != "cuda":
         log.info("amp is on only for CUDA: training in float32 on the CPU")
-    loss_fn = make_loss(config.loss)
+    task_loss = getattr(task, "loss", None)  # a task with a loss of its own (style) uses it
+    loss_fn = task_loss(config).to(device) if callable(task_loss) else make_loss(config.loss)
     arch_config = {**task.arch_config, **config.arch_config}
     job = f"train {task.name}"
 

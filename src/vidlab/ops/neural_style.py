@@ -43,22 +43,70 @@ ARBITRARY_SIZE = 384  # the transformer's fixed input side
 VECTOR = 100  # the style vector's length
 
 
+#: Names of the 26 built-in styles, by index. The wheel names none; these are vidlab's own,
+#: describing each style's look (docs/img/builtin_styles.png shows them all).
+BUILTIN_NAMES = (
+    "sunwash",
+    "pop-ink",
+    "pale-sketch",
+    "shards",
+    "warm-pastel",
+    "ember-mosaic",
+    "deep-sea",
+    "starry",
+    "chalk-line",
+    "tapestry",
+    "terracotta",
+    "parchment",
+    "haze",
+    "olive-lacquer",
+    "frost",
+    "stained-glass",
+    "indigo-brush",
+    "weave",
+    "sandstone",
+    "wave",
+    "crimson",
+    "collage",
+    "slate",
+    "smoke",
+    "delft",
+    "bronze",
+)
+
+
+def builtin_index(name: str) -> int:
+    """The index of a built-in style given by index (``"7"``) or name (``"starry"``)."""
+    text = str(name).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return BUILTIN_NAMES.index(text.lower())
+    except ValueError:
+        raise RecipeError(
+            f"op 'neural_style': no built-in style is named {text!r} "
+            f"(names: {', '.join(BUILTIN_NAMES)}; or an index 0-{NUM_STYLES - 1})",
+            param="builtin",
+        ) from None
+
+
 def parse_blend(text: str) -> np.ndarray:
-    """The 26 weights of a built-in style spec: ``"3"`` or a blend ``"3:0.7,10:0.3"``,
-    normalised to sum 1. A bad index or weight is one :class:`RecipeError` line."""
+    """The 26 weights of a built-in style spec: an index or name (``"7"``, ``"starry"``) or a
+    blend (``"3:0.7,10:0.3"``, ``"starry:0.6,weave:0.4"``), normalised to sum 1. A bad index,
+    name or weight is one :class:`RecipeError` line."""
     weights = np.zeros(NUM_STYLES, dtype=np.float32)
     for part in str(text).split(","):
         part = part.strip()
         if not part:
             continue
         idx_text, _, w_text = part.partition(":")
+        idx = builtin_index(idx_text)
         try:
-            idx = int(idx_text)
             w = float(w_text) if w_text.strip() else 1.0
         except ValueError:
             raise RecipeError(
-                f"op 'neural_style': builtin={text!r} is not an index 0-{NUM_STYLES - 1} "
-                "or a blend like '3:0.7,10:0.3'",
+                f"op 'neural_style': builtin={text!r} is not a style (an index 0-{NUM_STYLES - 1} or "
+                "a name) or a blend like '3:0.7,10:0.3'",
                 param="builtin",
             ) from None
         if not 0 <= idx < NUM_STYLES:
@@ -110,25 +158,9 @@ def parse_styles(text: str) -> list[tuple[Path, float]]:
 def read_style_image(path: str | os.PathLike[str]) -> np.ndarray:
     """A style image as RGB uint8; a missing, unreadable or non-image file is one
     :class:`RecipeError` line naming it."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise RecipeError("style image not found", p, param="style_image")
-    if not p.is_file():
-        raise RecipeError("style image is not a file", p, param="style_image")
-    from PIL import Image, UnidentifiedImageError
+    from vidlab.io.images import read_image
 
-    try:
-        with Image.open(p) as im:
-            rgb = np.asarray(im.convert("RGB"))
-    except PermissionError as exc:
-        raise RecipeError(f"cannot read the style image ({exc.strerror})", p, param="style_image") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):  # Pillow's "truncated", "broken"
-        raise RecipeError(
-            "not an image, or a corrupt one (the style image)", p, param="style_image"
-        ) from None
-    if rgb.ndim != 3 or min(rgb.shape[:2]) < 1:
-        raise RecipeError("not an image, or a corrupt one (the style image)", p, param="style_image")
-    return np.ascontiguousarray(rgb)
+    return read_image(path, "style image", RecipeError, param="style_image")
 
 
 def guided_upsample(low: np.ndarray, guide: np.ndarray, radius: int = 1, eps: float = 1e-4) -> np.ndarray:
@@ -189,7 +221,9 @@ class NeuralStyle(SpatialOp):
         "",
         help="the style image (arbitrary, adain): a painting or photo; 'a.jpg:0.7,b.jpg:0.3' blends",
     )
-    builtin: str = param("0", help="built-in style 0-25, or a blend such as '3:0.7,10:0.3' (backend builtin)")
+    builtin: str = param(
+        "0", help="built-in style 0-25 or its name (starry, ...), or a blend such as '3:0.7,10:0.3'"
+    )
     model: str = param("", help="a fast-neural-style .onnx (1x3xHxW float 0-255 in and out; backend onnx)")
     vgg: str = param("", help="adain: vgg_normalised.pth (pytorch-AdaIN's VGG-19 encoder weights)")
     decoder: str = param("", help="adain: decoder.pth (pytorch-AdaIN's decoder weights)")
@@ -246,10 +280,16 @@ class NeuralStyle(SpatialOp):
                 raise ModelError(f"expected {count} input(s) and 1 output for this style model", sess.path)
         return predict, transform
 
-    def _open_onnx(self) -> Any:
+    def _open_onnx(self) -> tuple[Any, int]:
+        """The user's (or a trained) fast style network and the multiple its H, W need (its
+        card's, else 4: Johnson-style networks downsample twice)."""
         if not self.model:
             raise RecipeError("op 'neural_style': backend 'onnx' needs model (an .onnx file)", param="model")
+        from vidlab.ml.registry import resolve
+
+        card, _ = resolve(self.model)
         sess = self._session(self.model)
+        multiple = int(card.inputs.get("multiple", 4)) if card.task == "style" else 4
         sess.check_input(channels=3, layout="NCHW")
         spec = sess.inputs[0]
         if spec.shape[1] is None and spec.shape[3] in (1, 3, 4):
@@ -265,7 +305,7 @@ class NeuralStyle(SpatialOp):
             raise ModelError(
                 f"the model gives {out}; a fast-neural-style model gives 1 x 3 x H x W", sess.path
             )
-        return sess
+        return sess, max(multiple, 4)
 
     def _ready(self) -> Any:
         """What this backend runs: sessions (and the style vector or the 26 weights)."""
@@ -420,12 +460,12 @@ class NeuralStyle(SpatialOp):
                 return np.asarray(y, dtype=np.float32)
 
             return infer_tiled(run_builtin, x, tile=self.tile, overlap=self.overlap, multiple=4, layout="HWC")
-        sess = ready
+        sess, multiple = ready
 
         def run_user(batch: np.ndarray) -> np.ndarray:
             return sess.run(batch * 255.0) * (1 / 255.0)
 
-        return infer_tiled(run_user, x, tile=self.tile, overlap=self.overlap, multiple=4, layout="HWC")
+        return infer_tiled(run_user, x, tile=self.tile, overlap=self.overlap, multiple=multiple, layout="HWC")
 
     def _stylize_adain(self, x: np.ndarray, model: Any, style: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """AdaIN over ``x`` in tiles (H, W padded to multiples of 8). A tiled frame uses one set

@@ -1,5 +1,5 @@
 """Keying and layers: ``vidlab key`` pulls a green or blue screen into an RGBA layer, or
-composites it over a new background."""
+composites it over a new background; ``vidlab eval-matte`` scores mattes against the truth."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from vidlab.cli.common import (
     job_options,
     out,
     summary,
+    table,
 )
 
 
@@ -87,3 +88,49 @@ def key_cmd(
         what = f"composited over {background}" if background else f"RGBA layer ({chosen})"
         out.print(f"{input.name}: {what}", highlight=False)
     summary(result, quiet)
+
+
+@app.command("eval-matte")
+def eval_matte_cmd(
+    pred: Annotated[Path, typer.Argument(help="Predicted mattes: a folder of PNGs (by name) or a video.")],
+    gt: Annotated[Path, typer.Argument(help="True mattes: a folder of PNGs (by name) or a video.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print per-frame JSON with a global block.")
+    ] = False,
+) -> None:
+    """Score predicted alpha mattes against the truth, frame by frame: MAD, MSE, Grad, Conn and
+    dtSSD as RobustVideoMatting's evaluation defines them, averaged over the clip.
+
+    A video gives its alpha plane where it has one, else its luma. The two must have the same
+    number of frames and the same size."""
+    import json
+
+    from vidlab.core.errors import UsageError
+    from vidlab.io.matte_clips import MatteSource
+    from vidlab.metrics.matte import MatteErrors
+
+    preds, trues = MatteSource(pred), MatteSource(gt)
+    if len(preds) != len(trues):
+        raise UsageError(f"has {len(preds)} mattes but {gt} has {len(trues)}", pred)
+    errors = MatteErrors()
+    for (p_name, p), (t_name, t) in zip(preds, trues, strict=False):
+        if p.shape != t.shape:
+            raise UsageError(
+                f"matte is {p.shape[1]}x{p.shape[0]} but {t_name} is {t.shape[1]}x{t.shape[0]}", p_name
+            )
+        errors.add(p, t)
+    if errors.frames != len(preds):  # a video whose probed count was wrong
+        raise UsageError(f"decoded {errors.frames} mattes, expected {len(preds)}", pred)
+    if as_json:
+        print(json.dumps({"pred": str(pred), "gt": str(gt), **errors.to_dict()}, indent=2))
+        return
+    means = errors.means()
+    t = table(box=None, pad_edge=False)
+    for col in ("clip", "frames", "MAD", "MSE", "Grad", "Conn", "dtSSD"):
+        t.add_column(col, justify="left" if col == "clip" else "right")
+    t.add_row(
+        str(pred), str(errors.frames),
+        *(f"{means[k]:.3f}" for k in ("mad", "mse", "grad", "conn", "dtssd")),
+    )  # fmt: skip
+    out.print(f"{errors.frames} mattes: {pred} against {gt}", highlight=False)
+    out.print(t)

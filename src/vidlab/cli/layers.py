@@ -134,3 +134,42 @@ def eval_matte_cmd(
     )  # fmt: skip
     out.print(f"{errors.frames} mattes: {pred} against {gt}", highlight=False)
     out.print(t)
+
+
+@app.command("layers")
+def layers_cmd(
+    input: Annotated[Path, typer.Argument(help="The source video.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (a folder per stage).")],
+    stages: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated stages to run: segment,refine,temporal,inpaint,annotate."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Stage configs: a .yaml or .json file.")] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="A folder of true alpha PNGs: report MAD, Grad, dtSSD...")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Resume an interrupted stage's chunked run.")] = False,
+    force: Annotated[bool, typer.Option(help="Redo the stages even where their hashes match.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pull layers out of a video: masks, RGBA mattes, a clean plate and per-shot annotations.
+
+    Each stage writes a folder under OUTPUT with a stage.json (its config hash and inputs);
+    a rerun reuses the stages whose hashes match and redoes the rest."""
+    from vidlab.cli.common import ctrl_c_cancels, progress_bar
+    from vidlab.layers import LayersConfig, run_layers
+    from vidlab.layers.run import iter_stage_names
+
+    cfg = LayersConfig.load(config)
+    with ctrl_c_cancels() as token:
+        result = run_layers(
+            input, output, cfg, stages=list(iter_stage_names(stages)) or None, truth=truth,
+            resume=resume, force=force, events=lambda name: progress_bar(not quiet, name), cancel=token,
+        )  # fmt: skip
+    if not quiet:
+        for name, state in result.status.items():
+            entry = result.report["stages"].get(name, {})
+            out.print(
+                f"{name}: {state} ({entry.get('frames')} frames, {entry.get('seconds')}s)", highlight=False
+            )
+        out.print(f"wrote {result.report_path}", highlight=False)

@@ -26,6 +26,7 @@ _BUILTIN_MODULES = (
     "vidlab.ops.key",
     "vidlab.ops.neural",
     "vidlab.ops.neural_style",
+    "vidlab.ops.matte",
 )
 
 # Where each built-in op lives, so a recipe loads only the modules it uses (and never scans
@@ -53,6 +54,11 @@ BUILTIN_OPS = {
     "neural_style": "vidlab.ops.neural_style",
     "interpolate": "vidlab.ops.interpolate",
     "chromakey": "vidlab.ops.key",
+    "segment_background": "vidlab.ops.matte",
+    "segment_person": "vidlab.ops.matte",
+    "segment_onnx": "vidlab.ops.matte",
+    "matte_refine": "vidlab.ops.matte",
+    "matte_temporal": "vidlab.ops.matte",
 }
 
 _OPS: dict[str, type[Op]] = {}

@@ -1,0 +1,232 @@
+"""Matting ops for the layers pipeline: coarse masks (``segment_background``,
+``segment_person``, ``segment_onnx``), their refinement into soft mattes (``matte_refine``) and
+flow-guided temporal smoothing (``matte_temporal``). Each adds or rewrites the frame's
+``alpha`` plane and leaves the pixels as they are, so the stream is an RGBA layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import cv2
+import numpy as np
+
+from vidlab.core.errors import ModelError, RecipeError
+from vidlab.core.frame import Frame
+from vidlab.io.probe import VideoInfo
+from vidlab.ops.base import Op, TemporalOp, param
+from vidlab.ops.registry import register_op
+from vidlab.vision import flow as vflow
+from vidlab.vision.matting import BackgroundModel, guided_refine, matting_refine, trimap_from_mask
+from vidlab.vision.scene import SceneCutDetector
+
+__all__ = ["MatteRefine", "MatteTemporal", "SegmentBackground", "SegmentOnnx", "SegmentPerson"]
+
+
+def _alpha_f32(frame: Frame, op: str) -> np.ndarray:
+    a = frame.alpha
+    if a is None:
+        raise RecipeError(f"op '{op}': the frames carry no alpha plane (segment them first)")
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) * np.float32(1 / 255)
+    return a.astype(np.float32, copy=False)
+
+
+class _AlphaOp(Op):
+    """An op that writes the alpha plane and keeps the pixels."""
+
+    produces_planes: ClassVar[tuple[str, ...]] = ("alpha",)
+
+    def output_info(self, info: VideoInfo) -> VideoInfo:
+        return info.with_changes(has_alpha=True)
+
+
+@register_op
+@dataclass(frozen=True)
+class SegmentBackground(_AlphaOp, TemporalOp):
+    """Coarse foreground mask for a static camera: a temporal-median or MOG2 background model
+    with motion. Warms up on the stream's first ``window`` frames (each chunk on its own)."""
+
+    name: ClassVar[str] = "segment_background"
+
+    method: str = param("median", choices=("median", "mog2"), help="background model")
+    window: int = param(30, min=1, max=1000, help="warm-up and median window, frames")
+    low: float = param(6.0, min=0.0, max=100.0, help="distance (x noise) where the mask starts")
+    high: float = param(16.0, min=0.1, max=200.0, help="distance (x noise) where the mask is full")
+    motion: float = param(1.0, min=0.0, max=1.0, help="weight of frame differencing")
+
+    def validate(self) -> None:
+        if self.low >= self.high:
+            raise RecipeError(f"op '{self.name}': need low < high, got {self.low} and {self.high}")
+
+    def preroll(self) -> int:
+        return 0  # each stream warms up on its own first frames
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        model = BackgroundModel(
+            self.method, window=self.window, low=self.low, high=self.high, motion=self.motion
+        )
+        warm: list[Frame] = []
+        it = iter(frames)
+        for frame in it:
+            warm.append(frame)
+            if len(warm) >= self.window:
+                break
+        if not warm:
+            return
+        model.fit([f.image for f in warm])
+        for f in warm:
+            yield f.replace(alpha=model.apply(f.image, learn=False))
+        for f in it:
+            yield f.replace(alpha=model.apply(f.image))
+
+
+@register_op
+@dataclass(frozen=True)
+class SegmentPerson(_AlphaOp, TemporalOp):
+    """Person mask from MediaPipe's selfie segmentation (``vidlab models install mediapipe``)."""
+
+    name: ClassVar[str] = "segment_person"
+
+    model: str = param("mediapipe_selfie", help="installed MediaPipe segmentation model name")
+
+    def preroll(self) -> int:
+        return 0
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        from vidlab.ml.mediapipe import PersonSegmenter
+
+        seg = self.state("segmenter", lambda: PersonSegmenter(self.model))
+        for f in frames:
+            yield f.replace(alpha=np.asarray(seg.mask(f.image), np.float32))
+
+
+@register_op
+@dataclass(frozen=True)
+class SegmentOnnx(_AlphaOp, TemporalOp):
+    """Matte from a user ONNX model in the U²-Net / ISNet / MODNet layout: 1x3xHxW float in
+    (RGB, normalized), 1x1xHxW matte out (the first output)."""
+
+    name: ClassVar[str] = "segment_onnx"
+
+    model: str = param("", help="path of the .onnx file")
+    size: int = param(320, min=16, max=4096, help="square input size the model runs at")
+    norm: str = param(
+        "imagenet",
+        choices=("imagenet", "unit", "half"),
+        help="input normalization: ImageNet mean/std, 0..1, -1..1",
+    )
+    minmax: bool = param(False, help="stretch each output to 0..1 (ISNet)")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise RecipeError(f"op '{self.name}': model is required (a .onnx file)", param="model")
+
+    def preroll(self) -> int:
+        return 0
+
+    def _session(self):  # type: ignore[no-untyped-def]
+        from vidlab.ml.session import cached_session
+
+        sess = cached_session(self.model)
+        shape = sess.inputs[0].shape if sess.inputs else ()
+        if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
+            raise ModelError(f"the model takes input of shape {list(shape)}, not 1x3xHxW", self.model)
+        return sess
+
+    def matte(self, rgb: np.ndarray) -> np.ndarray:
+        sess = self.state("session", self._session)
+        h, w = rgb.shape[:2]
+        x = cv2.resize(rgb, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        if self.norm == "imagenet":
+            x = (x - np.array([0.485, 0.456, 0.406], np.float32)) / np.array(
+                [0.229, 0.224, 0.225], np.float32
+            )
+        elif self.norm == "half":
+            x = x * 2 - 1
+        y = np.asarray(sess.run(np.ascontiguousarray(x.transpose(2, 0, 1)[None])))
+        if y.ndim != 4 or y.shape[:2] != (1, 1):
+            raise ModelError(f"the model's output has shape {list(y.shape)}, not 1x1xHxW", self.model)
+        m = y[0, 0].astype(np.float32)
+        if self.minmax:
+            lo, hi = float(m.min()), float(m.max())
+            m = (m - lo) / max(hi - lo, 1e-6)
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        return np.clip(m, 0, 1)
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for f in frames:
+            yield f.replace(alpha=self.matte(f.image))
+
+
+@register_op
+@dataclass(frozen=True)
+class MatteRefine(_AlphaOp, TemporalOp):
+    """Refine the alpha plane into a soft matte guided by the frame's colours: a fast guided
+    filter, or (``mode=quality``) a trimap solved by PyMatting."""
+
+    name: ClassVar[str] = "matte_refine"
+
+    mode: str = param("guided", choices=("guided", "quality"), help="guided filter or pymatting")
+    radius: int = param(6, min=1, max=64, help="guided filter window radius, px")
+    eps: float = param(1e-3, min=1e-7, max=1.0, help="guided filter regularization")
+    method: str = param("cf", choices=("cf", "knn", "lkm"), help="pymatting solver (quality)")
+    erode: int = param(3, min=0, max=64, help="trimap: foreground eroded by px (quality)")
+    dilate: int = param(3, min=0, max=64, help="trimap: unknown band beyond the mask, px (quality)")
+    epsilon: float = param(1e-4, min=1e-9, max=1.0, help="closed-form regularization (quality)")
+
+    def preroll(self) -> int:
+        return 0
+
+    def refine(self, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        if self.mode == "guided":
+            return guided_refine(alpha, rgb, self.radius, self.eps)
+        tri = trimap_from_mask(alpha, self.erode, self.dilate)
+        return matting_refine(rgb, tri, self.method, epsilon=self.epsilon)
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        for f in frames:
+            yield f.replace(alpha=self.refine(_alpha_f32(f, self.name), f.image))
+
+
+@register_op
+@dataclass(frozen=True)
+class MatteTemporal(_AlphaOp, TemporalOp):
+    """Remove matte flicker: warp the previous smoothed alpha along optical flow and blend it in
+    where forward and backward flow agree and the two mattes are close; reset at scene cuts."""
+
+    name: ClassVar[str] = "matte_temporal"
+
+    strength: float = param(0.6, min=0.0, max=0.95, help="weight of the warped previous matte")
+    tolerance: float = param(1.0, min=0.1, max=20.0, help="flow round-trip tolerance, px")
+    gate: float = param(0.3, min=0.01, max=1.0, help="alpha difference beyond which the new matte wins")
+    flow_width: int = param(480, min=32, max=4096, help="width flow is estimated at")
+    cut_threshold: float = param(30.0, min=0.0, max=255.0, help="scene-cut score (0: never cut)")
+
+    def preroll(self) -> int:
+        return 8  # the recursive blend has forgotten its start after a few frames
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        est = vflow.dis("fast")
+        cuts = SceneCutDetector(self.cut_threshold)
+        prev_gray: np.ndarray | None = None
+        prev_alpha: np.ndarray | None = None
+        for f in frames:
+            alpha = _alpha_f32(f, self.name)
+            h, w = alpha.shape
+            g = vflow.gray(f.image, self.flow_width)
+            cut = cuts.update(f.image)
+            if cut or prev_gray is None or prev_alpha is None or prev_gray.shape != g.shape:
+                out = alpha
+            else:
+                bw, fw = vflow.flow_pair(prev_gray, g, est)
+                ok = vflow.consistent(bw, fw, self.tolerance * g.shape[1] / w)
+                bw = vflow.resize_flow(bw, w, h)
+                ok = cv2.resize(ok.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+                warped = vflow.warp(prev_alpha, bw)
+                close = np.abs(warped - alpha) < self.gate
+                k = np.float32(self.strength) * (ok & close)
+                out = k * warped + (1 - k) * alpha
+            prev_gray, prev_alpha = g, out
+            yield f.replace(alpha=out.astype(np.float32))

@@ -1,0 +1,157 @@
+"""Workers: take queued jobs from a :class:`~vidlab.jobs.store.Store` and run them.
+
+A render job runs through :func:`vidlab.pipeline.execute` as a chunked job whose folder is the
+job's own (``.vidlab/jobs/<id>``), so a paused, cancelled-then-retried or crashed job resumes
+from its manifest with nothing lost or redone. While a job runs, one thread renews the lease
+and polls the store for pause and cancel requests, which it turns into the run's
+:class:`~vidlab.core.events.CancelToken` (the run stops at its next frame)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from vidlab.core.errors import VidlabError
+from vidlab.core.events import Cancelled, CancelToken, Event
+from vidlab.jobs.store import DEFAULT_LEASE_SECONDS, Job, Store
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs up to ``concurrency`` jobs at a time from ``store``. ``lease_seconds`` is how long a
+    claim lasts without a heartbeat (heartbeats come every third of it); ``poll_seconds`` how
+    often the store is asked for new jobs and for pause/cancel requests."""
+
+    def __init__(
+        self,
+        store: Store,
+        concurrency: int = 1,
+        *,
+        worker_id: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_seconds: float = 0.2,
+    ) -> None:
+        if concurrency < 1:
+            from vidlab.core.errors import UsageError
+
+            raise UsageError(f"concurrency must be >= 1, got {concurrency}", param="concurrency")
+        self.store = store
+        self.concurrency = concurrency
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return once its running jobs end (they are not interrupted)."""
+        self._stop.set()
+
+    def run(self, once: bool = False) -> int:
+        """Claim and run jobs until :meth:`stop` (or, with ``once``, until nothing is queued and
+        this worker's jobs have ended). Returns how many jobs this worker ran."""
+        ran = 0
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="vidlab-job") as pool:
+            while True:
+                while len(running) < self.concurrency and not self._stop.is_set():
+                    job = self.store.claim(self.worker_id, self.lease_seconds)
+                    if job is None:
+                        break
+                    running.add(pool.submit(self.run_job, job))
+                    ran += 1
+                if not running and (once or self._stop.is_set()):
+                    return ran
+                if running:
+                    done, _ = wait(running, timeout=self.poll_seconds, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        f.result()  # run_job records every error; anything here is a bug
+                    running -= done
+                else:
+                    self._stop.wait(self.poll_seconds)
+
+    def run_job(self, job: Job) -> None:
+        """Run one claimed job to its end (done, failed, paused or cancelled) and record it."""
+        token = CancelToken()
+        finished = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(job, token, finished), name=f"vidlab-lease-{job.id}", daemon=True
+        )
+        watcher.start()
+        self.store.log(job.id, f"{self.worker_id} runs {job.kind} job {job.id} (attempt {job.attempts})")
+        try:
+            if job.kind == "render":
+                message = self._render(job, token)
+            else:
+                raise VidlabError(f"{job.kind} jobs are not implemented yet in the worker")
+        except Cancelled as exc:
+            state = "paused" if exc.reason == "paused" else "cancelled"
+            if token.reason == "lost":
+                log.warning("job %s: lease lost to another worker; stopped", job.id)
+            else:
+                self.store.stopped(job.id, self.worker_id, state)
+        except VidlabError as exc:
+            self.store.fail(job.id, self.worker_id, str(exc))
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            self.store.fail(job.id, self.worker_id, f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            self.store.finish(job.id, self.worker_id, message)
+        finally:
+            finished.set()
+            watcher.join()
+
+    def _watch(self, job: Job, token: CancelToken, finished: threading.Event) -> None:
+        """Renew the lease and turn pause/cancel requests into the token, until the job ends."""
+        beat = max(self.lease_seconds / 3, self.poll_seconds)
+        last_beat = time.monotonic()
+        while not finished.wait(self.poll_seconds):
+            try:
+                request = self.store.request(job.id)
+                if request == "pause":
+                    token.pause()
+                elif request == "cancel":
+                    token.cancel("cancelled")
+                if time.monotonic() - last_beat >= beat:
+                    last_beat = time.monotonic()
+                    if not self.store.heartbeat(job.id, self.worker_id, self.lease_seconds):
+                        token.cancel("lost")
+            except Exception:  # a busy or briefly unreadable store must not kill the watcher
+                log.exception("job %s: heartbeat failed", job.id)
+
+    def _render(self, job: Job, token: CancelToken) -> str:
+        from vidlab.jobs.params import encode_settings
+        from vidlab.pipeline.entry import execute
+        from vidlab.pipeline.job import JobOptions
+        from vidlab.pipeline.recipe import Recipe
+
+        p = job.params
+        assert job.input is not None and job.output is not None
+        options = JobOptions(
+            job_dir=self.store.job_dir(job.id),
+            chunk_seconds=p.get("chunk_seconds"),
+            workers=p.get("workers"),
+        )
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+
+        def on_event(event: Event) -> None:
+            self.store.record_event(job.id, event)
+
+        result = execute(
+            job.input,
+            job.output,
+            Recipe.from_data(p["recipe"]),
+            encode_settings(p),
+            copy_audio=bool(p.get("copy_audio", True)),
+            options=options,
+            on_event=on_event,
+            cancel=token,
+            label=f"job {job.id}",
+        )
+        return f"{result.frames} frames -> {result.output}"

@@ -171,6 +171,9 @@ class MatteRefine(_AlphaOp, TemporalOp):
     mode: str = param("guided", choices=("guided", "quality"), help="guided filter or pymatting")
     radius: int = param(6, min=1, max=64, help="guided filter window radius, px")
     eps: float = param(1e-3, min=1e-7, max=1.0, help="guided filter regularization")
+    subsample: int = param(
+        0, min=0, max=16, help="guided filter coefficients at 1/N size (0: auto, 1 per 240 rows)"
+    )
     method: str = param("cf", choices=("cf", "knn", "lkm"), help="pymatting solver (quality)")
     erode: int = param(3, min=0, max=64, help="trimap: foreground eroded by px (quality)")
     dilate: int = param(3, min=0, max=64, help="trimap: unknown band beyond the mask, px (quality)")
@@ -181,7 +184,8 @@ class MatteRefine(_AlphaOp, TemporalOp):
 
     def refine(self, alpha: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         if self.mode == "guided":
-            return guided_refine(alpha, rgb, self.radius, self.eps)
+            auto = max(1, self.radius // 4, round(alpha.shape[0] / 240))
+            return guided_refine(alpha, rgb, self.radius, self.eps, subsample=self.subsample or auto)
         tri = trimap_from_mask(alpha, self.erode, self.dilate)
         return matting_refine(rgb, tri, self.method, epsilon=self.epsilon)
 

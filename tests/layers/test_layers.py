@@ -257,3 +257,48 @@ def test_cli_end_to_end_and_bad_config(static_clip, tmp_path: Path):
     proc = run_cli("layers", clip.path, "-o", tmp_path / "L3", "--config", bad)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "mode" in proc.stderr
+
+
+def test_cancelled_stage_leaves_nothing(static_clip, tmp_path: Path):
+    from contextlib import contextmanager
+
+    from vidlab.core.events import Cancelled, CancelToken
+
+    clip, _ = static_clip
+    out = tmp_path / "L"
+    run_layers(clip.path, out, stages=["segment"])
+    token = CancelToken()
+
+    @contextmanager
+    def events(name: str):
+        def cb(event) -> None:
+            if name == "refine" and event.frames_done >= 3:
+                token.cancel()
+
+        yield cb
+
+    with pytest.raises(Cancelled):
+        run_layers(clip.path, out, stages=["refine"], events=events, cancel=token)
+    assert not (out / "refine").exists() and not (out / ".work").exists()
+    assert (out / "segment" / "stage.json").is_file()
+
+
+def test_mediapipe_backend_when_installed(tmp_path: Path):
+    import cv2
+    import skimage.data
+
+    from vidlab.core.errors import VidlabError
+    from vidlab.ml.mediapipe import PersonSegmenter
+
+    try:
+        PersonSegmenter()
+    except VidlabError as exc:
+        pytest.skip(f"MediaPipe person segmentation not installed: {exc.message}")
+    img = cv2.resize(skimage.data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+    src = _write(tmp_path / "astro.mp4", [img, img, img])
+    cfg = LayersConfig.from_dict({"segment": {"backend": "mediapipe"}})
+    run_layers(src, tmp_path / "L", cfg, stages=["segment", "refine"])
+    from vidlab.io.matte_clips import read_matte_png
+
+    a = read_matte_png(tmp_path / "L" / "refine" / "alphas" / "00001.png")
+    assert 0.3 < a.mean() / 255 < 0.8  # the astronaut fills about half the picture

@@ -195,8 +195,14 @@ class _Runner:
             shutil.rmtree(work)
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        with self.events(name) as cb:
-            info = getattr(self, "_" + name)(work, cb)
+        try:
+            with self.events(name) as cb:
+                info = getattr(self, "_" + name)(work, cb)
+        except BaseException:
+            if not self.resume:  # nothing half-written stays; --resume keeps a chunked job's state
+                shutil.rmtree(work, ignore_errors=True)
+                _remove_empty(self.outdir / ".work")
+            raise
         cfg = self.config.stage(name)
         info.update(
             stage=name,
@@ -486,6 +492,11 @@ def _close_shot(cur: dict[str, Any], k: int, fps: Fraction) -> dict[str, Any]:
     }
 
 
+def _remove_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
 def _temporal_change(alphas: list[np.ndarray]) -> float:
     """Mean absolute change of the matte from frame to frame (0..255 scale): flicker, plus motion."""
     if len(alphas) < 2:
@@ -602,9 +613,7 @@ def run_layers(
         report["rgba_sequence"] = f"{final}/rgba" if final != "segment" else None
         report["extras"] = extras or ["preview.mp4", "contact_sheet.png"]
     write_atomic(out / "report.json", json.dumps(report, indent=2).encode())
-    work = out / ".work"
-    if work.is_dir() and not any(work.iterdir()):
-        work.rmdir()
+    _remove_empty(out / ".work")
     result.report = report
     return result
 

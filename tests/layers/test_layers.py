@@ -244,8 +244,9 @@ def test_user_onnx_and_corrupt_onnx(static_clip, tmp_path: Path):
 def test_cli_end_to_end_and_bad_config(static_clip, tmp_path: Path):
     clip, truth = static_clip
     out = tmp_path / "L"
-    proc = run_cli("layers", clip.path, "-o", out, "--truth", truth)
+    proc = run_cli("layers", clip.path, "-o", out, "--truth", truth, "--layer-format", "webm")
     assert proc.returncode == 0, proc.stderr
+    assert probe(out / "layer.webm").has_alpha
     report = json.loads((out / "report.json").read_text())
     assert set(report["stages"]) == {"segment", "refine", "temporal", "inpaint", "annotate"}
     assert probe(out / report["layer_video"]).has_alpha

@@ -150,6 +150,12 @@ def layers_cmd(
     ] = None,
     resume: Annotated[bool, typer.Option(help="Resume an interrupted stage's chunked run.")] = False,
     force: Annotated[bool, typer.Option(help="Redo the stages even where their hashes match.")] = False,
+    layer_format: Annotated[
+        str,
+        typer.Option(
+            help="Final RGBA video: mkv (FFV1, always written), or also mov (ProRes 4444), webm (VP9)."
+        ),
+    ] = "mkv",
     quiet: QuietOpt = False,
 ) -> None:
     """Pull layers out of a video: masks, RGBA mattes, a clean plate and per-shot annotations.
@@ -164,7 +170,8 @@ def layers_cmd(
     with ctrl_c_cancels() as token:
         result = run_layers(
             input, output, cfg, stages=list(iter_stage_names(stages)) or None, truth=truth,
-            resume=resume, force=force, events=lambda name: progress_bar(not quiet, name), cancel=token,
+            resume=resume, force=force, layer_format=layer_format,
+            events=lambda name: progress_bar(not quiet, name), cancel=token,
         )  # fmt: skip
     if not quiet:
         for name, state in result.status.items():

@@ -34,6 +34,7 @@ __all__ = ["LayersResult", "StageEvents", "checker", "input_identity", "run_laye
 
 StageEvents = Callable[[str], AbstractContextManager[EventCallback | None]]
 LAYER = "layer.mkv"
+LAYER_FORMATS = ("mkv", "mov", "webm")
 _LAYER_SETTINGS = {"codec": "ffv1", "pix_fmt": "bgra"}
 
 
@@ -505,8 +506,12 @@ def _temporal_change(alphas: list[np.ndarray]) -> float:
     return round(float(np.mean(d)), 4)
 
 
-def _finish(outdir: Path, input: Path, final: str | None, plate: bool) -> list[str]:
-    """Preview composite over a checkerboard (``preview.mp4``) and the contact sheet."""
+def _finish(
+    outdir: Path, input: Path, final: str | None, plate: bool, layer_format: str, cancel: CancelToken | None
+) -> list[str]:
+    """Preview composite over a checkerboard (``preview.mp4``), the contact sheet and, for a
+    ``layer_format`` other than ``mkv``, the final RGBA layer as ``layer.mov`` (ProRes 4444)
+    or ``layer.webm`` (VP9 with alpha)."""
     from vidlab.io.codecs import EncodeSettings
     from vidlab.io.probe import probe
     from vidlab.io.reader import VideoReader
@@ -550,7 +555,18 @@ def _finish(outdir: Path, input: Path, final: str | None, plate: bool) -> list[s
     sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
     _, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     write_atomic(outdir / "contact_sheet.png", data.tobytes())
-    return ["preview.mp4", "contact_sheet.png"]
+    made = ["preview.mp4", "contact_sheet.png"]
+    if layer_format != "mkv":
+        from vidlab.io.alpha import alpha_encoder_for
+        from vidlab.pipeline.entry import execute
+
+        target = outdir / f"layer.{layer_format}"
+        execute(
+            outdir / final / LAYER, target, "identity", EncodeSettings(codec=alpha_encoder_for(target)),
+            copy_audio=False, cancel=cancel, label="layer",
+        )  # fmt: skip
+        made.append(target.name)
+    return made
 
 
 def run_layers(
@@ -562,6 +578,7 @@ def run_layers(
     truth: str | os.PathLike[str] | None = None,
     resume: bool = False,
     force: bool = False,
+    layer_format: str = "mkv",
     events: StageEvents | None = None,
     cancel: CancelToken | None = None,
 ) -> LayersResult:
@@ -570,9 +587,16 @@ def run_layers(
     ``force``; one that runs needs its upstream outputs valid. ``resume`` keeps an interrupted
     stage's work folder so a chunked ``execute`` resumes it. ``truth`` is a folder of true
     alpha PNGs for MAD/Grad/... figures. ``events(stage)`` gives each stage's event callback
-    (a context manager: the CLI draws one bar per stage)."""
+    (a context manager: the CLI draws one bar per stage). The final RGBA layer is always the
+    last matte stage's ``layer.mkv`` (FFV1); ``layer_format`` ``mov`` or ``webm`` adds
+    ``layer.mov`` (ProRes 4444) or ``layer.webm`` (VP9 alpha) beside the report."""
     cfg = config or LayersConfig().check()
     src, out = Path(input), Path(outdir)
+    if layer_format not in LAYER_FORMATS:
+        raise UsageError(
+            f"layer_format must be one of {', '.join(LAYER_FORMATS)}, got {layer_format!r}",
+            param="layer_format",
+        )
     wanted = list(stages) if stages else [s for s in STAGES if cfg.stage(s).enabled]
     for s in wanted:
         if s not in STAGES:
@@ -598,8 +622,11 @@ def run_layers(
     mattes = [s for s in _enabled_matte(cfg) if runner.valid(s) is not None]
     final = mattes[-1] if mattes else None
     extras: list[str] = []
-    if final is not None and (ran or not (out / "contact_sheet.png").exists()):
-        extras = _finish(out, src, final, runner.valid("inpaint") is not None)
+    missing = not (out / "contact_sheet.png").exists() or (
+        layer_format != "mkv" and not (out / f"layer.{layer_format}").exists()
+    )
+    if final is not None and (ran or missing):
+        extras = _finish(out, src, final, runner.valid("inpaint") is not None, layer_format, cancel)
     report: dict[str, Any] = {"input": runner.identity, "final_matte": final, "stages": {}}
     for name in STAGES:
         data = runner.valid(name)
@@ -611,7 +638,9 @@ def run_layers(
     if final is not None:
         report["layer_video"] = f"{final}/{LAYER}"
         report["rgba_sequence"] = f"{final}/rgba" if final != "segment" else None
-        report["extras"] = extras or ["preview.mp4", "contact_sheet.png"]
+        report["extras"] = extras or ["preview.mp4", "contact_sheet.png"] + (
+            [f"layer.{layer_format}"] if layer_format != "mkv" else []
+        )
     write_atomic(out / "report.json", json.dumps(report, indent=2).encode())
     _remove_empty(out / ".work")
     result.report = report

@@ -97,10 +97,10 @@ class Worker:
             else:
                 self.store.stopped(job.id, self.worker_id, state)
         except VidlabError as exc:
-            self.store.fail(job.id, self.worker_id, str(exc))
+            self.store.fail(job.id, self.worker_id, _line(str(exc)))
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            self.store.fail(job.id, self.worker_id, f"internal error: {type(exc).__name__}: {exc}")
+            self.store.fail(job.id, self.worker_id, _line(f"internal error: {type(exc).__name__}: {exc}"))
         else:
             self.store.finish(job.id, self.worker_id, message)
         finally:
@@ -113,17 +113,21 @@ class Worker:
         last_beat = time.monotonic()
         while not finished.wait(self.poll_seconds):
             try:
-                request = self.store.request(job.id)
-                if request == "pause":
-                    token.pause()
-                elif request == "cancel":
-                    token.cancel("cancelled")
+                self._obey(job, token)
                 if time.monotonic() - last_beat >= beat:
                     last_beat = time.monotonic()
                     if not self.store.heartbeat(job.id, self.worker_id, self.lease_seconds):
                         token.cancel("lost")
             except Exception:  # a busy or briefly unreadable store must not kill the watcher
                 log.exception("job %s: heartbeat failed", job.id)
+
+    def _obey(self, job: Job, token: CancelToken) -> None:
+        """Turn the job's pending pause or cancel request into its token."""
+        request = self.store.request(job.id)
+        if request == "pause":
+            token.pause()
+        elif request == "cancel":
+            token.cancel("cancelled")
 
     def _render(self, job: Job, token: CancelToken) -> str:
         from vidlab.jobs.params import encode_settings
@@ -142,6 +146,8 @@ class Worker:
 
         def on_event(event: Event) -> None:
             self.store.record_event(job.id, event)
+            if not token.cancelled and not event.final:
+                self._obey(job, token)  # between polls too: a finished chunk is a natural stop
 
         result = execute(
             job.input,
@@ -155,3 +161,8 @@ class Worker:
             label=f"job {job.id}",
         )
         return f"{result.frames} frames -> {result.output}"
+
+
+def _line(text: str) -> str:
+    """An error as the one line the store keeps (some exceptions carry paragraphs)."""
+    return " ".join(text.split())

@@ -197,40 +197,90 @@ class MatteRefine(_AlphaOp, TemporalOp):
 @register_op
 @dataclass(frozen=True)
 class MatteTemporal(_AlphaOp, TemporalOp):
-    """Remove matte flicker: warp the previous smoothed alpha along optical flow and blend it in
-    where forward and backward flow agree and the two mattes are close; reset at scene cuts."""
+    """Remove matte flicker along optical flow. ``window`` (default): average each matte with
+    its neighbours' mattes warped onto it (previous and next frame), where forward and
+    backward flow agree and the warped matte is close; non-recursive, so it neither drifts nor
+    blurs. ``recursive``: blend in the previous smoothed matte, warped. Both reset at cuts."""
 
     name: ClassVar[str] = "matte_temporal"
 
-    strength: float = param(0.6, min=0.0, max=0.95, help="weight of the warped previous matte")
+    mode: str = param("window", choices=("window", "recursive"), help="neighbour average or recursive blend")
+    strength: float = param(
+        0.5, min=0.0, max=1.0, help="weight of a warped neighbour (window) or previous matte"
+    )
     tolerance: float = param(1.0, min=0.1, max=20.0, help="flow round-trip tolerance, px")
     gate: float = param(0.3, min=0.01, max=1.0, help="alpha difference beyond which the new matte wins")
     flow_width: int = param(480, min=32, max=4096, help="width flow is estimated at")
     cut_threshold: float = param(30.0, min=0.0, max=255.0, help="scene-cut score (0: never cut)")
 
+    def validate(self) -> None:
+        if self.mode == "recursive" and self.strength > 0.95:
+            raise RecipeError(f"op '{self.name}': strength must be <= 0.95 in recursive mode")
+
     def preroll(self) -> int:
-        return 8  # the recursive blend has forgotten its start after a few frames
+        return 1 if self.mode == "window" else 8  # the recursive blend forgets its start
+
+    def postroll(self) -> int:
+        return 1 if self.mode == "window" else 0
+
+    def _warped(self, est, src_alpha, src_gray, dst_alpha, dst_gray):  # type: ignore[no-untyped-def]
+        """``src_alpha`` warped onto the destination frame, and the weight to give it there."""
+        h, w = dst_alpha.shape
+        bw, fw = vflow.flow_pair(src_gray, dst_gray, est)
+        ok = vflow.consistent(bw, fw, self.tolerance * dst_gray.shape[1] / w)
+        bw = vflow.resize_flow(bw, w, h)
+        ok = cv2.resize(ok.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+        warped = vflow.warp(src_alpha, bw)
+        close = np.abs(warped - dst_alpha) < self.gate
+        return warped, np.float32(self.strength) * (ok & close)
 
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         est = vflow.dis("fast")
         cuts = SceneCutDetector(self.cut_threshold)
-        prev_gray: np.ndarray | None = None
-        prev_alpha: np.ndarray | None = None
-        for f in frames:
-            alpha = _alpha_f32(f, self.name)
-            h, w = alpha.shape
-            g = vflow.gray(f.image, self.flow_width)
-            cut = cuts.update(f.image)
-            if cut or prev_gray is None or prev_alpha is None or prev_gray.shape != g.shape:
-                out = alpha
-            else:
-                bw, fw = vflow.flow_pair(prev_gray, g, est)
-                ok = vflow.consistent(bw, fw, self.tolerance * g.shape[1] / w)
-                bw = vflow.resize_flow(bw, w, h)
-                ok = cv2.resize(ok.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-                warped = vflow.warp(prev_alpha, bw)
-                close = np.abs(warped - alpha) < self.gate
-                k = np.float32(self.strength) * (ok & close)
+        items = (
+            (f, _alpha_f32(f, self.name), vflow.gray(f.image, self.flow_width), cuts.update(f.image))
+            for f in frames
+        )
+        if self.mode == "recursive":
+            yield from self._recursive(items, est)
+        else:
+            yield from self._window(items, est)
+
+    def _recursive(self, items, est):  # type: ignore[no-untyped-def]
+        prev = None
+        for f, alpha, g, cut in items:
+            out = alpha
+            if not cut and prev is not None and prev[1].shape == g.shape:
+                warped, k = self._warped(est, prev[0], prev[1], alpha, g)
                 out = k * warped + (1 - k) * alpha
-            prev_gray, prev_alpha = g, out
+            prev = (out, g)
             yield f.replace(alpha=out.astype(np.float32))
+
+    def _window(self, items, est):  # type: ignore[no-untyped-def]
+        def emit(buf: list, i: int) -> Frame:  # type: ignore[type-arg]
+            f, alpha, g, cut = buf[i]
+            acc, wsum = alpha.copy(), np.ones_like(alpha)
+            near = []
+            if i > 0 and not cut:
+                near.append(buf[i - 1])
+            if i + 1 < len(buf) and not buf[i + 1][3]:
+                near.append(buf[i + 1])
+            for _, a2, g2, _ in near:
+                if g2.shape == g.shape:
+                    warped, k = self._warped(est, a2, g2, alpha, g)
+                    acc += k * warped
+                    wsum += k
+            return f.replace(alpha=(acc / wsum).astype(np.float32))
+
+        buf: list = []  # type: ignore[type-arg]
+        first = True
+        for item in items:
+            buf.append(item)
+            if len(buf) == 2 and first:
+                yield emit(buf, 0)
+                first = False
+            elif len(buf) == 3:
+                yield emit(buf, 1)
+                buf.pop(0)
+        if buf:
+            yield emit(buf, 0 if first else len(buf) - 1)

@@ -12,8 +12,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from jobkit import clip, frames_hash, params, reference, ws  # noqa: F401 (fixtures)
 
+from vidlab.core.errors import UsageError
 from vidlab.core.events import Event
 from vidlab.jobs.store import Store
 from vidlab.jobs.worker import Worker
@@ -134,9 +136,53 @@ def test_concurrent_jobs(ws: Path) -> None:
         assert all(store.get(i).state == "done" for i in ids)
 
 
-def test_kinds_not_run_yet_fail_with_one_line(ws: Path) -> None:
+def test_tuning_jobs_are_not_run_yet_and_fail_with_one_line(ws: Path) -> None:
     with Store.open(ws) as store:
         job_id = store.submit("tune", {"op": "cartoon"})
         Worker(store).run(once=True)
         job = store.get(job_id)
         assert job.state == "failed" and "not implemented yet" in (job.error or "")
+
+
+TRAIN = {
+    "task": "enhancer",
+    "config": {"steps": 6, "batch_size": 2, "warmup_steps": 1, "val_every": 2, "val_batches": 1,
+               "checkpoint_every": 2, "log_every": 1, "threads": 1, "patience": 0, "crop": 32},
+    "options": {"generate": 2, "frames_per_clip": 3, "size": [96, 64]},
+}  # fmt: skip
+
+
+def test_a_training_job_pauses_and_resumes_from_its_checkpoint(ws: Path) -> None:
+    class PauseAtStep2(Store):
+        def record_event(self, job_id: int, event: Event) -> None:
+            super().record_event(job_id, event)
+            if event.state == "running" and event.frames_done >= 2 and not getattr(self, "acted", False):
+                self.acted = True
+                self.pause(job_id)
+
+    with PauseAtStep2(ws / ".vidlab" / "jobs.db") as store:
+        job_id = store.submit("train", TRAIN)
+        Worker(store).run(once=True)
+        job = store.get(job_id)
+        assert job.state == "paused", job.error
+        assert 2 <= job.frames_done < 6 and (store.job_dir(job_id) / "run" / "last.pt").exists()
+        store.resume(job_id)
+        Worker(store).run(once=True)
+        job = store.get(job_id)
+        assert job.state == "done", job.error
+        assert job.frames_done == job.frames_total == 6
+        assert (store.job_dir(job_id) / "run" / "best.pt").exists()
+
+
+def test_training_params_are_checked_at_submit(ws: Path) -> None:
+    with Store.open(ws) as store:
+        bad_params = [
+            {**TRAIN, "task": "juggler"},
+            {**TRAIN, "config": {"steps": 0}},
+            {**TRAIN, "config": {"stepz": 1}},
+            {**TRAIN, "options": {"data": "../elsewhere"}},
+        ]
+        for bad in bad_params:
+            with pytest.raises(UsageError):
+                store.submit("train", bad)
+        assert store.list() == []

@@ -59,16 +59,55 @@ def check_params(kind: str, params: dict[str, Any], src: Path | None, dst: Path 
             raise UsageError("output would overwrite the input", dst, param="output")
         return check_render(params)
     if kind == "train":
-        from vidlab.ml.train import TrainConfig
-
-        config = params.get("config")
-        if not isinstance(config, dict):
-            raise UsageError(
-                "a train job's params need a 'config' mapping of TrainConfig fields", param="config"
-            )
-        TrainConfig.from_dict(config)  # a bad field is a one-line error now
-        return params
+        return check_train(params)
     return params
+
+
+#: Training tasks a train job can run: name -> class in :mod:`vidlab.ml.tasks`.
+TRAIN_TASKS = {
+    "enhancer": "EnhancerTask",
+    "interpolator": "InterpolatorTask",
+    "style": "StyleTask",
+}
+
+
+def check_train(params: dict[str, Any]) -> dict[str, Any]:
+    """A train job's params: ``{"task": "enhancer", "config": {TrainConfig fields},
+    "options": {the task's options: data (a folder, confined by the store) or generate,
+    frames_per_clip, size, ...}}``. The config is checked now; the run folder is the job's."""
+    from vidlab.ml.train import TrainConfig
+
+    unknown = set(params) - {"task", "config", "options"}
+    if unknown:
+        raise UsageError(
+            f"unknown train parameter(s): {', '.join(sorted(unknown))}", param=tuple(sorted(unknown))
+        )
+    task = params.get("task")
+    if task not in TRAIN_TASKS:
+        raise UsageError(f"task must be one of {', '.join(TRAIN_TASKS)}, got {task!r}", param="task")
+    config = params.get("config") or {}
+    options = params.get("options") or {}
+    if not isinstance(config, dict) or not isinstance(options, dict):
+        raise UsageError("a train job's config and options are mappings", param=("config", "options"))
+    if "output" in config:
+        raise UsageError("a train job runs in its own job folder: leave output out", param="output")
+    TrainConfig.from_dict({**config, "task": task})  # a bad field is a one-line error now
+    return {"task": task, "config": dict(config), "options": dict(options)}
+
+
+def train_task(params: dict[str, Any], run_dir: Path) -> tuple[Any, Any]:
+    """The task and TrainConfig a train job runs, writing to ``run_dir``."""
+    from vidlab.ml import tasks
+    from vidlab.ml.train import TrainConfig
+
+    config = TrainConfig.from_dict({**params["config"], "task": params["task"], "output": str(run_dir)})
+    options = dict(params.get("options") or {})
+    if options.get("data") is not None:
+        options["data"] = Path(options["data"])
+    if options.get("size") is not None:
+        options["size"] = tuple(options["size"])
+    task = getattr(tasks, TRAIN_TASKS[params["task"]]).from_options(config=config, **options)
+    return task, config
 
 
 def check_render(params: dict[str, Any]) -> dict[str, Any]:

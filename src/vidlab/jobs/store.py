@@ -320,6 +320,9 @@ class Store:
         src = None if input is None else self.workspace.confine(input, param="input")
         dst = None if output is None else self.workspace.confine(output, param="output")
         params = check_params(kind, dict(params), src, dst)
+        options = params.get("options") if kind == "train" else None
+        if options and options.get("data") is not None:
+            options["data"] = str(self.workspace.confine(options["data"], param="data"))
         now = time.time()
         with self._write() as db:
             cur = db.execute(

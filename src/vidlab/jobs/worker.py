@@ -88,6 +88,8 @@ class Worker:
         try:
             if job.kind == "render":
                 message = self._render(job, token)
+            elif job.kind == "train":
+                message = self._train(job, token)
             else:
                 raise VidlabError(f"{job.kind} jobs are not implemented yet in the worker")
         except Cancelled as exc:
@@ -128,6 +130,26 @@ class Worker:
             token.pause()
         elif request == "cancel":
             token.cancel("cancelled")
+
+    def _train(self, job: Job, token: CancelToken) -> str:
+        """A training run in the job's folder (``run/``); a paused or killed run continues from
+        its ``last.pt``."""
+        from vidlab.jobs.params import train_task
+        from vidlab.ml.train import train
+
+        run_dir = self.store.job_dir(job.id) / "run"
+        task, config = train_task(job.params, run_dir)
+        resume = (run_dir / "last.pt").exists()
+
+        def on_event(event: Event) -> None:
+            self.store.record_event(job.id, event)
+            if not token.cancelled and not event.final:
+                self._obey(job, token)
+
+        result = train(task, config, resume=resume, on_event=on_event, cancel=token)
+        return (
+            f"trained {job.params['task']}: {result.steps} steps, best validation loss {result.best_val:.4g}"
+        )
 
     def _render(self, job: Job, token: CancelToken) -> str:
         from vidlab.jobs.params import encode_settings

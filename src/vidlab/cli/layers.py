@@ -156,12 +156,16 @@ def layers_cmd(
             help="Final RGBA video: mkv (FFV1, always written), or also mov (ProRes 4444), webm (VP9)."
         ),
     ] = "mkv",
+    chunk_seconds: ChunkSecondsOpt = None,
+    workers: WorkersOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Pull layers out of a video: masks, RGBA mattes, a clean plate and per-shot annotations.
 
     Each stage writes a folder under OUTPUT with a stage.json (its config hash and inputs);
-    a rerun reuses the stages whose hashes match and redoes the rest."""
+    a rerun reuses the stages whose hashes match and redoes the rest (with everything
+    downstream of them). segment, refine and temporal run through the chunked runner:
+    --resume continues an interrupted stage's chunks."""
     from vidlab.cli.common import ctrl_c_cancels, progress_bar
     from vidlab.layers import LayersConfig, run_layers
     from vidlab.layers.run import iter_stage_names
@@ -171,6 +175,7 @@ def layers_cmd(
         result = run_layers(
             input, output, cfg, stages=list(iter_stage_names(stages)) or None, truth=truth,
             resume=resume, force=force, layer_format=layer_format,
+            options=job_options(chunk_seconds, workers),
             events=lambda name: progress_bar(not quiet, name), cancel=token,
         )  # fmt: skip
     if not quiet:

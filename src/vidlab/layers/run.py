@@ -159,7 +159,9 @@ class _Runner:
         force: bool,
         events: StageEvents | None,
         cancel: CancelToken | None,
+        options: Any = None,
     ) -> None:
+        self.options = options
         self.input, self.outdir, self.config = input, outdir, config
         self.truth, self.resume, self.force = truth, resume, force
         self.events = events or (lambda name: nullcontext(None))
@@ -241,6 +243,7 @@ class _Runner:
             Recipe((op,)),
             EncodeSettings(**_LAYER_SETTINGS),
             copy_audio=False,
+            options=self.options,
             on_event=cb,
             cancel=self.cancel,
             label=name,
@@ -579,6 +582,7 @@ def run_layers(
     resume: bool = False,
     force: bool = False,
     layer_format: str = "mkv",
+    options: Any = None,
     events: StageEvents | None = None,
     cancel: CancelToken | None = None,
 ) -> LayersResult:
@@ -589,9 +593,11 @@ def run_layers(
     alpha PNGs for MAD/Grad/... figures. ``events(stage)`` gives each stage's event callback
     (a context manager: the CLI draws one bar per stage). The final RGBA layer is always the
     last matte stage's ``layer.mkv`` (FFV1); ``layer_format`` ``mov`` or ``webm`` adds
-    ``layer.mov`` (ProRes 4444) or ``layer.webm`` (VP9 alpha) beside the report."""
+    ``layer.mov`` (ProRes 4444) or ``layer.webm`` (VP9 alpha) beside the report. ``options``
+    (:class:`vidlab.pipeline.job.JobOptions`) go to every per-frame stage's ``execute``: chunks
+    and workers."""
     cfg = config or LayersConfig().check()
-    src, out = Path(input), Path(outdir)
+    src, out = Path(input).absolute(), Path(outdir).absolute()
     if layer_format not in LAYER_FORMATS:
         raise UsageError(
             f"layer_format must be one of {', '.join(LAYER_FORMATS)}, got {layer_format!r}",
@@ -605,7 +611,7 @@ def run_layers(
             raise UsageError(f"stage {s} is disabled in the config", param="stages")
     runner = _Runner(
         src, out, cfg, truth=Path(truth) if truth else None, resume=resume, force=force,
-        events=events, cancel=cancel,
+        events=events, cancel=cancel, options=options,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     result = LayersResult(out)

@@ -298,8 +298,44 @@ def test_mediapipe_backend_when_installed(tmp_path: Path):
     img = cv2.resize(skimage.data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
     src = _write(tmp_path / "astro.mp4", [img, img, img])
     cfg = LayersConfig.from_dict({"segment": {"backend": "mediapipe"}})
-    run_layers(src, tmp_path / "L", cfg, stages=["segment", "refine"])
+    run_layers(src, tmp_path / "L", cfg, stages=["segment", "refine", "annotate"])
     from vidlab.io.matte_clips import read_matte_png
+
+    shots = json.loads((tmp_path / "L" / "annotate" / "shots.json").read_text())
+    assert shots["faces_note"] is None and shots["shots"][0]["faces_max"] == 1
 
     a = read_matte_png(tmp_path / "L" / "refine" / "alphas" / "00001.png")
     assert 0.3 < a.mean() / 255 < 0.8  # the astronaut fills about half the picture
+
+
+def test_chunked_stage_resumes_after_cancel(static_run, tmp_path: Path):
+    from contextlib import contextmanager
+
+    from vidlab.core.events import Cancelled, CancelToken
+    from vidlab.io.matte_clips import MatteSource
+    from vidlab.pipeline.job import JobOptions
+
+    clip, one_stream, _ = static_run
+    out = tmp_path / "L"
+    run_layers(clip.path, out, stages=["segment"])
+    token = CancelToken()
+
+    @contextmanager
+    def events(name: str):
+        def cb(event) -> None:
+            if event.frames_done >= 12:
+                token.cancel()
+
+        yield cb
+
+    opts = JobOptions(chunk_seconds=0.3, workers=1)
+    with pytest.raises(Cancelled):
+        run_layers(clip.path, out, stages=["refine"], events=events, cancel=token, resume=True, options=opts)
+    manifest = out / ".work" / "refine" / ".layer.mkv.vidlab-job" / "manifest.json"
+    assert json.loads(manifest.read_text())["status"] == "cancelled"
+    assert not (out / "refine").exists()
+    r = run_layers(clip.path, out, stages=["refine"], resume=True, options=opts)
+    assert r.status == {"refine": "ran"}
+    got = [a for _, a in MatteSource(out / "refine" / "alphas")]
+    want = [a for _, a in MatteSource(one_stream / "refine" / "alphas")]
+    assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))

@@ -339,3 +339,13 @@ def test_chunked_stage_resumes_after_cancel(static_run, tmp_path: Path):
     got = [a for _, a in MatteSource(out / "refine" / "alphas")]
     want = [a for _, a in MatteSource(one_stream / "refine" / "alphas")]
     assert len(got) == len(want) and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_disabled_stage_is_bypassed(static_clip, tmp_path: Path):
+    clip, _ = static_clip
+    cfg = LayersConfig.from_dict({"refine": {"enabled": False}, "annotate": {"enabled": False}})
+    r = run_layers(clip.path, tmp_path / "L", cfg, stages=None)
+    assert list(r.status) == ["segment", "temporal", "inpaint"]
+    assert r.report["stages"]["temporal"]["quality"]["upstream"] == "segment"
+    with pytest.raises(UsageError, match="disabled"):
+        run_layers(clip.path, tmp_path / "L", cfg, stages=["refine"])

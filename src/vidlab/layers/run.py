@@ -69,6 +69,8 @@ def _enabled_matte(config: LayersConfig) -> list[str]:
 def _upstream(name: str, config: LayersConfig) -> list[str]:
     mattes = _enabled_matte(config)
     if name in MATTE_STAGES:
+        if name not in mattes:
+            return []  # disabled: never runs
         i = mattes.index(name)
         return mattes[i - 1 : i] if i > 0 else []
     if name == "inpaint":

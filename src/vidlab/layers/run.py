@@ -130,7 +130,7 @@ def _png(path: Path, image: np.ndarray) -> None:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
-    ok, data = cv2.imencode(".png", img)
+    ok, data = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:  # pragma: no cover
         raise MediaError("cannot encode the PNG", path)
     path.write_bytes(data.tobytes())
@@ -253,23 +253,36 @@ class _Runner:
         return int(result.frames)
 
     def _export(self, name: str, work: Path, rgba: bool) -> tuple[list[np.ndarray], int]:
-        from vidlab.io.matte_clips import write_mattes
+        """The stage's layer as PNG sequences: gray mattes and (``rgba``) the RGBA layer. The
+        work folder is renamed into place at the end, so files need no atomic writes of their
+        own; PNGs are encoded on two threads (OpenCV releases the GIL)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         from vidlab.io.reader import VideoReader
 
         alphas: list[np.ndarray] = []
         rgba_dir = work / "rgba"
+        matte_dir = work / ("masks" if name == "segment" else "alphas")
+        matte_dir.mkdir(exist_ok=True)
         if rgba:
             rgba_dir.mkdir(exist_ok=True)
-        for i, f in enumerate(VideoReader(work / LAYER)):
-            a = f.alpha_u8()
-            if a is None:
-                raise MediaError("the stage's layer has no alpha", work / LAYER)
-            alphas.append(np.ascontiguousarray(a))
-            if rgba:
-                _png(rgba_dir / f"{i:05d}.png", np.dstack([f.image, a]))
-            if self.cancel is not None:
-                self.cancel.check()
-        write_mattes(work / ("masks" if name == "segment" else "alphas"), alphas)
+        pending: list[Any] = []
+        with ThreadPoolExecutor(2) as pool:
+            for i, f in enumerate(VideoReader(work / LAYER)):
+                a = f.alpha_u8()
+                if a is None:
+                    raise MediaError("the stage's layer has no alpha", work / LAYER)
+                a = np.ascontiguousarray(a)
+                alphas.append(a)
+                pending.append(pool.submit(_png, matte_dir / f"{i:05d}.png", a))
+                if rgba:
+                    pending.append(pool.submit(_png, rgba_dir / f"{i:05d}.png", np.dstack([f.image, a])))
+                if len(pending) > 8:
+                    pending.pop(0).result()
+                if self.cancel is not None:
+                    self.cancel.check()
+            for fut in pending:
+                fut.result()
         return alphas, len(alphas)
 
     def _quality(self, alphas: list[np.ndarray], upstream: str | None) -> dict[str, Any]:
@@ -306,7 +319,7 @@ class _Runner:
         )
         return {
             "frames": frames,
-            "parameters": self.config.stage(name).op().to_spec(),  # type: ignore[attr-defined]
+            "parameters": _op_parameters(self.config.stage(name).op()),  # type: ignore[attr-defined]
             "quality": self._quality(alphas, ups[0] if ups else None),
             "outputs": outputs,
         }
@@ -454,6 +467,11 @@ class _Runner:
             "quality": {"shots": len(shots), "faces_note": face_note},
             "outputs": ["shots.json", "shots.csv"],
         }
+
+
+def _op_parameters(op: Any) -> dict[str, Any]:
+    """Every parameter of the stage's op (defaults included), in JSON form."""
+    return {"op": op.name, "params": {p.name: p.to_json(getattr(op, p.name)) for p in op.params()}}
 
 
 def _frame(image: np.ndarray, i: int, fps: Fraction) -> Any:

@@ -320,6 +320,13 @@ class Store:
         src = None if input is None else self.workspace.confine(input, param="input")
         dst = None if output is None else self.workspace.confine(output, param="output")
         params = check_params(kind, dict(params), src, dst)
+        if kind == "tune":
+            from vidlab.jobs.tune import check_tune_params
+
+            if src is not None:
+                params.setdefault("input", str(src))
+            params = check_tune_params(params, self.workspace.confine)
+            src = Path(params["input"])
         options = params.get("options") if kind == "train" else None
         if options and options.get("data") is not None:
             options["data"] = str(self.workspace.confine(options["data"], param="data"))

@@ -90,6 +90,8 @@ class Worker:
                 message = self._render(job, token)
             elif job.kind == "train":
                 message = self._train(job, token)
+            elif job.kind == "tune":
+                message = self._tune(job, token)
             else:
                 raise VidlabError(f"{job.kind} jobs are not implemented yet in the worker")
         except Cancelled as exc:
@@ -150,6 +152,64 @@ class Worker:
         return (
             f"trained {job.params['task']}: {result.steps} steps, best validation loss {result.best_val:.4g}"
         )
+
+    def _tune(self, job: Job, token: CancelToken) -> str:
+        """An Optuna search (:func:`vidlab.jobs.tune.tune`) recorded as the job's tuning run:
+        each trial updates the run's trials and the job's progress (trial i of N); a paused or
+        retried job continues the same run, replaying its finished trials."""
+        from vidlab.core.events import Cancelled
+        from vidlab.jobs.tune import best_so_far, parse_objective, tune
+
+        p = job.params
+        op, objective = p["op"], p["objective"]
+        trials = int(p.get("trials") or 20)
+        runs = [r for r in self.store.tuning_runs(op) if r["job_id"] == job.id]
+        if runs:
+            run_id, history = runs[-1]["id"], list(runs[-1]["trials"])
+            self.store.update_tuning_run(run_id, state="running")
+        else:
+            run_id, history = self.store.create_tuning_run(op, objective, job_id=job.id), []
+        ratings = (
+            self.store.ratings(target=op)
+            if any(o.name == "rating" for _, o in parse_objective(objective))
+            else None
+        )
+        seen = list(history[:trials])
+        self.store.record_progress(job.id, len(seen), trials)
+
+        def on_trial(trial: dict) -> None:
+            seen.append(trial)
+            best_params, best_value = best_so_far(seen)
+            self.store.update_tuning_run(run_id, trials=seen, best_params=best_params, best_value=best_value)
+            self.store.record_progress(job.id, len(seen), trials)
+            value = "failed" if trial["value"] is None else f"{trial['value']:.4f}"
+            self.store.log(job.id, f"tune trial {trial['number'] + 1}/{trials}: {value}")
+            if not token.cancelled:
+                self._obey(job, token)
+
+        try:
+            result = tune(
+                Path(p["input"]), op, objective, trials=trials,
+                reference=Path(p["reference"]) if p.get("reference") else None,
+                fixed=p.get("fixed") or None, space=p.get("space") or None,
+                frames=int(p.get("frames") or 24), seed=int(p.get("seed") or 0),
+                ratings=ratings, on_trial=on_trial, cancel=token, history=history,
+            )  # fmt: skip
+        except Cancelled as exc:
+            self.store.update_tuning_run(run_id, state="paused" if exc.reason == "paused" else "cancelled")
+            raise
+        except BaseException:
+            self.store.update_tuning_run(run_id, state="failed")
+            raise
+        self.store.update_tuning_run(
+            run_id, trials=result.trials, best_params=result.best_params, best_value=result.best_value,
+            state="done",
+        )  # fmt: skip
+        message = f"tuned {op} ({objective}) over {len(result.trials)} trials: best {result.best_value:.4f}"
+        if p.get("preset"):
+            self.store.save_preset(p["preset"], op, result.best_params)
+            message += f", saved as preset '{p['preset']}'"
+        return message
 
     def _render(self, job: Job, token: CancelToken) -> str:
         from vidlab.jobs.params import encode_settings

@@ -24,7 +24,7 @@ from vidlab.core.events import Cancelled
 __all__ = ["app", "main"]
 
 # Each area module registers its commands; --help lists them in this order.
-for _area in ("run", "style", "interp", "layers", "lab", "train", "models", "jobs", "tune", "hardware"):
+for _area in ("run", "style", "interp", "layers", "lab", "train", "models", "jobs", "tune", "hardware", "ui"):
     importlib.import_module(f"vidlab.cli.{_area}")
 
 

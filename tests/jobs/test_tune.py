@@ -224,3 +224,42 @@ def test_cli_tune_errors_are_one_line(ws: Path, args: list[str], needle: str) ->
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+
+
+def test_every_metric_term_scores(media: tuple[Path, Path]) -> None:
+    clip, ref = media
+    result = tune(
+        clip, "tone", "psnr+ssim+vmaf+0.5*stability+0.1*sharpness", trials=2, reference=ref, frames=4
+    )
+    for trial in result.trials:
+        assert trial["state"] == "complete", trial["error"]
+        assert set(trial["terms"]) == {"psnr", "ssim", "vmaf", "stability", "sharpness"}
+        assert 0 <= trial["terms"]["vmaf"] <= 100 and 0 <= trial["terms"]["ssim"] <= 1
+        weights = {"psnr": 1, "ssim": 1, "vmaf": 1, "stability": 0.5, "sharpness": 0.1}
+        assert trial["value"] == pytest.approx(sum(w * trial["scores"][k] for k, w in weights.items()))
+
+
+def test_a_paused_tune_job_resumes_its_run(ws: Path) -> None:
+    class PauseAtTrial2(Store):
+        def log(self, job_id: int | None, message: str, level: str = "info") -> None:
+            super().log(job_id, message, level)
+            if job_id is not None and "tune trial 2/" in message and not getattr(self, "paused_once", False):
+                self.paused_once = True
+                self.pause(job_id)
+
+    with PauseAtTrial2.open(ws) as store:
+        job_id = store.submit(
+            "tune",
+            {"input": "clip.mp4", "op": "tone", "objective": "sharpness", "trials": 4, "frames": 4,
+             "space": ["contrast"]},
+        )  # fmt: skip
+        Worker(store).run(once=True)
+        assert store.get(job_id).state == "paused"
+        (run,) = store.tuning_runs()
+        assert run["state"] == "paused" and len(run["trials"]) == 2
+        first = run["trials"]
+        store.resume(job_id)
+        Worker(store).run(once=True)
+        assert store.get(job_id).state == "done"
+        (run,) = store.tuning_runs()
+        assert run["state"] == "done" and len(run["trials"]) == 4 and run["trials"][:2] == first

@@ -52,7 +52,7 @@ with st.form("limits"):
     upload = st.number_input(
         "upload limit (MiB)", min_value=1, value=current.upload_limit_mb, key="set_upload"
     )
-    if st.form_submit_button("Save"):
+    if st.form_submit_button("Save", key="set_save"):
         new = logic.Settings(int(concurrency), int(workers), float(chunk), int(upload))
         path = attempt(logic.save_settings, ws, new)
         if path is not None:

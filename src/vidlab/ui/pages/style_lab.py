@@ -54,7 +54,7 @@ with st.form("rate"):
     which = st.radio("which parameter set", ["A", "B"], horizontal=True, key="rate_which")
     stars = st.select_slider("stars", options=[1, 2, 3, 4, 5], value=3, key="rate_stars")
     note = st.text_area("note", key="rate_note")
-    if st.form_submit_button("Save rating"):
+    if st.form_submit_button("Save rating", key="rate_submit"):
         values = values_a if which == "A" else values_b
         params = attempt(logic.clean_params, op, values)
         if params is not None and attempt(store.rate, op, int(stars), note, params) is not None:
@@ -80,7 +80,7 @@ else:
                                [s["name"] for s in logic.param_specs(op)], key="tune_space")  # fmt: skip
         seed = st.number_input("seed", min_value=0, value=0, key="tune_seed")
         preset = st.text_input("save the best as preset (name, optional)", key="tune_preset")
-        if st.form_submit_button("Submit tune job"):
+        if st.form_submit_button("Submit tune job", key="tune_submit"):
             params = attempt(
                 logic.tune_params, source, op, objective, trials=int(trials), reference=reference,
                 space=space or None, frames=int(frames), seed=int(seed), preset=preset.strip() or None,

@@ -33,7 +33,7 @@ with st.form("train"):
     source = st.radio("data", ["the dataset folder above", "generated clips"], key="tr_source")
     generate = st.number_input("generated clips", min_value=2, value=4, key="tr_generate")
     style_image = st.text_input("style image (style task; a path in the workspace)", key="tr_style")
-    if st.form_submit_button("Start training job"):
+    if st.form_submit_button("Start training job", key="tr_submit"):
         extra = {}
         try:
             if task == "style" and style_image.strip():

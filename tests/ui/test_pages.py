@@ -104,3 +104,31 @@ def test_settings_saves_limits_and_deletes_presets(store, ws_root) -> None:
     assert logic.load_settings(store.workspace).workers == 3
     at.button(key="set_delete").click().run()
     assert store.presets() == []
+
+
+def test_dashboard_previews_and_submits(store, queued: int) -> None:
+    at = _run("dashboard.py")
+    at.multiselect(key="styles").set_value(["cartoon"])
+    at.radio(key="level").set_value("Speed")
+    at.button(key="preview").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    before, after, clip = at.session_state["pv_result"]
+    assert before.shape == after.shape == (96, 160, 3) and clip.is_file()
+    at.radio(key="pv_view").set_value("slider").run()
+    assert not at.exception
+    at.button(key="submit").click().run()
+    assert not at.exception
+    jobs = [j for j in store.list() if j.id != queued]
+    assert len(jobs) == 1 and jobs[0].params["style"] == "cartoon" and jobs[0].params["level"] == "Speed"
+    assert jobs[0].output.endswith("outputs/clip.cartoon-Speed.mp4")
+
+
+def test_the_app_navigates(queued: int) -> None:
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert any("dashboard" in t.value for t in at.title)
+    at.switch_page(str(PAGES / "queue.py")).run()
+    assert not at.exception
+    assert any(t.value == "Queue" for t in at.title)

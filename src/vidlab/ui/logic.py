@@ -311,6 +311,7 @@ def preview_frames(
     src = ws.confine(input, param="input")
     folder = ws.state_dir / "previews"
     folder.mkdir(parents=True, exist_ok=True)
+    _prune(folder, keep=20)
     clip = folder / f"{src.stem}.{uuid.uuid4().hex[:8]}.preview.mp4"
     duration = Fraction(seconds).limit_denominator(1000)
     result = execute(
@@ -320,6 +321,13 @@ def preview_frames(
     after = _nth(VideoReader(clip), k)
     before = _nth(VideoReader(src, duration=duration), k)
     return before, after, clip
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` preview clips (previews are throwaway)."""
+    clips = sorted(folder.glob("*.preview.mp4"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in clips[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _nth(reader: Any, k: int) -> np.ndarray:

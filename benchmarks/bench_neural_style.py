@@ -16,7 +16,13 @@ preprocessing, one frame at a time, no encoding), both on 2 CPU cores. Target: >
 the Balanced preset. Writes benchmarks/out/neural_style.json and docs/img/neural_style.png
 (source | arbitrary | builtin 0 | builtin 3:0.5,10:0.5, plain and stabilized).
 
-    python benchmarks/bench_neural_style.py [--frames 60] [--speed-frames 60]
+The project's own fast style networks (``style_mosaic``, ``style_brush``; ``vidlab train
+style``) are measured the same way (``--model NAME``), and beside OpenCV's DNN module running the
+same ONNX file on the same decoded frames at full 720p (``cv2.dnn.readNetFromONNX``: how OpenCV's
+own fast-neural-style sample runs such networks), with vidlab's Quality preset (full resolution)
+as the like-for-like figure. ``--only trained`` runs just that part.
+
+    python benchmarks/bench_neural_style.py [--frames 60] [--speed-frames 60] [--only ...]
 """
 
 from __future__ import annotations
@@ -129,11 +135,124 @@ def speed(frames_n: int, style: Path) -> dict:
     return out
 
 
+TRAINED = ("style_mosaic", "style_brush")
+
+
+def _stylize_fps(clip: Path, frames_n: int, level: str, flags: list[str], folder: Path) -> float:
+    cmd = [sys.executable, "-m", "vidlab", "stylize", str(clip), "-o", str(folder), "--style", "neural"]
+    cmd += ["--preset", level, *flags, "-q"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"vidlab stylize failed: {proc.stderr.strip()}")
+    return frames_n / seconds
+
+
+def trained_speed(frames_n: int) -> dict:
+    """fps at 720p of the project's fast style networks (Speed, Balanced, Quality presets, end
+    to end) and of OpenCV's DNN module on the same model file (full resolution, no encode)."""
+    from vidlab.ml.registry import get_model, model_path
+
+    clip = OUT / f"neural_720p_{frames_n}.mp4"
+    if not clip.exists():
+        generate(clip, frames=frames_n, size=(1280, 720), fps=30)
+    images = [f.image for f in VideoReader(clip)]
+    results: dict = {}
+    for name in TRAINED:
+        row: dict = {}
+        for level in ("speed", "balanced", "quality"):
+            row[f"vidlab_{level}_fps"] = _stylize_fps(
+                clip, frames_n, level, ["--model", name], OUT / f"neural-{name}-{level}"
+            )
+        cv2.setNumThreads(2)
+        net = cv2.dnn.readNetFromONNX(str(model_path(get_model(name))))
+
+        def run(image: np.ndarray, net: cv2.dnn.Net = net) -> np.ndarray:
+            net.setInput(cv2.dnn.blobFromImage(image, 1.0, (1280, 720), swapRB=False))
+            return np.clip(net.forward()[0].transpose(1, 2, 0), 0, 255).astype(np.uint8)
+
+        run(images[0])  # load outside the clock
+        t0 = time.perf_counter()
+        for image in images:
+            run(image)
+        row["opencv_dnn_fps"] = len(images) / (time.perf_counter() - t0)
+        row["quality_vs_opencv_dnn"] = row["vidlab_quality_fps"] / row["opencv_dnn_fps"]
+        print(
+            f"{name:13s} vidlab Speed {row['vidlab_speed_fps']:5.2f}  "
+            f"Balanced {row['vidlab_balanced_fps']:5.2f}  Quality {row['vidlab_quality_fps']:5.2f} fps "
+            f"end to end; OpenCV DNN {row['opencv_dnn_fps']:5.2f} fps (no decode/encode); "
+            f"Quality / OpenCV {row['quality_vs_opencv_dnn']:.2f}x",
+            flush=True,
+        )
+        results[name] = row
+    return results
+
+
+STYLE_IMAGES = {"style_mosaic": "configs/styles/mosaic.png", "style_brush": "configs/styles/brush.png"}
+
+
+def trained_effect(frames: list) -> dict:
+    """What the perceptual loss says of the trained networks on this benchmark's frames (the
+    sample clip, not the training clips): its content and style terms for the frame itself
+    (content 0, the photo's own style distance) and for the network's output; and a sheet of
+    two of those frames (docs/img/trained_styles.png: style image | photo | output, per model)."""
+    import torch
+
+    from vidlab.io.images import read_image
+    from vidlab.ml.style import PerceptualStyleLoss
+    from vidlab.ops import get_op
+
+    root = Path(__file__).resolve().parent.parent
+    picks = [frames[k].image for k in range(0, len(frames), max(1, len(frames) // 6))][:6]
+    out: dict = {}
+    rows = []
+    for name in TRAINED:
+        style = read_image(root / STYLE_IMAGES[name])
+        loss = PerceptualStyleLoss(style)
+        op = get_op("neural_style").create(backend="onnx", model=name)
+        terms = {"frame": [], "stylized": []}
+        styled = [op.apply(im) for im in picks]
+        with torch.no_grad():
+            for im, st in zip(picks, styled, strict=True):
+                x = torch.from_numpy(im.transpose(2, 0, 1).copy()).float()[None]
+                y = torch.from_numpy(st.transpose(2, 0, 1).copy()).float()[None]
+                terms["frame"].append([float(t) for t in loss.terms(x, x)[:2]])
+                terms["stylized"].append([float(t) for t in loss.terms(y, x)[:2]])
+        mean = {k: np.mean(v, axis=0) for k, v in terms.items()}
+        out[name] = {
+            "content_term_stylized": float(mean["stylized"][0]),
+            "style_term_frame": float(mean["frame"][1]),
+            "style_term_stylized": float(mean["stylized"][1]),
+            "style_term_cut": float(1 - mean["stylized"][1] / mean["frame"][1]),
+        }
+        r = out[name]
+        print(
+            f"{name:13s} style term {r['style_term_frame']:.3f} (frame) -> {r['style_term_stylized']:.3f} "
+            f"(stylized), cut {100 * r['style_term_cut']:.0f} %; "
+            f"content term {r['content_term_stylized']:.3f}",
+            flush=True,
+        )
+        tile = (256, 144)
+        thumb = cv2.resize(style, (144, 144), interpolation=cv2.INTER_AREA)
+        thumb = np.pad(thumb, ((0, 0), (56, 56), (0, 0)), constant_values=255)
+        row = [cv2.resize(thumb, tile)]
+        for im in (picks[1], picks[4]):
+            row += [cv2.resize(im, tile, interpolation=cv2.INTER_AREA)]
+            row += [cv2.resize(op.apply(im), tile, interpolation=cv2.INTER_AREA)]
+        rows.append(np.hstack(row))
+    DOCS_IMG.mkdir(exist_ok=True)
+    path = DOCS_IMG / "trained_styles.png"
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    out["sheet"] = str(path)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--speed-frames", type=int, default=60)
-    ap.add_argument("--only", choices=("flicker", "speed"), help="run one half")
+    ap.add_argument("--only", choices=("flicker", "speed", "trained"), help="run one part")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
     print(f"machine: {machine()}")
@@ -146,15 +265,22 @@ def main() -> None:
         "arbitrary": f"neural_style backend=arbitrary style_image={style} scale=512",
         "builtin0": "neural_style backend=builtin builtin=0",
         "blend": "neural_style backend=builtin builtin=3:0.5,10:0.5",
+        **{name: f"neural_style backend=onnx model={name}" for name in TRAINED},
     }
     out = OUT / "neural_style.json"
     results = json.loads(out.read_text()) if out.exists() and args.only else {}
     results |= {"machine": machine(), "clip": src.name}
-    if args.only != "speed":
+    if args.only in (None, "flicker"):
         rows, shots = flicker(frames, backends)
         results |= {"flicker": rows, "sheet": str(sheet(frames[len(frames) // 2].image, shots))}
-    if args.only != "flicker":
+    if args.only in (None, "speed"):
         results["speed"] = speed(args.speed_frames, style)
+    if args.only in (None, "trained"):
+        results.setdefault("speed", {})["trained"] = trained_speed(args.speed_frames)
+        results["trained_effect"] = trained_effect(frames)
+        if args.only == "trained":
+            rows, _ = flicker(frames, {name: backends[name] for name in TRAINED})
+            results.setdefault("flicker", {}).update(rows)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
 

@@ -2,7 +2,9 @@
 training commands, the training data and the measured metrics (validation loss from the
 checkpoint, the benchmark's figures from its JSON in benchmarks/out/).
 
-    python scripts/model_card.py neural_enhance|interpolate_learned [--checkpoint PT] [--bench JSON]
+    python scripts/model_card.py MODEL [--checkpoint PT] [--bench JSON]
+
+MODEL: neural_enhance, interpolate_learned, style_mosaic or style_brush.
 """
 
 from __future__ import annotations
@@ -60,7 +62,43 @@ def _interp_bench(bench: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _style_bench(bench: dict[str, Any], name: str) -> dict[str, Any]:
+    return {
+        "what": "benchmarks/bench_neural_style.py: E_warp (Lai et al.) with and without flow_stabilize on "
+        "a generated 640x360 clip, and end-to-end fps at 720p; see docs/benchmarks.md",
+        "machine": bench["machine"],
+        "flicker": bench.get("flicker", {}).get(name),
+        "speed": (bench.get("speed") or {}).get("trained", {}).get(name),
+    }
+
+
+def _style_model(name: str, image: str) -> dict[str, Any]:
+    return {
+        "task": "style",
+        "checkpoint": f"runs/{name}/best.pt",
+        "bench": "benchmarks/out/neural_style.json",
+        "summarise": lambda bench: _style_bench(bench, name),
+        "commands": [
+            "python scripts/style_images.py",
+            f"vidlab train style --config configs/train_style.yaml --generate 16 --style-image {image} "
+            f"-o runs/{name}",
+            f"vidlab export-onnx runs/{name}/best.pt -o src/vidlab/data/models/{name}.onnx",
+            "python benchmarks/bench_neural_style.py",
+            f"python scripts/model_card.py {name}",
+        ],
+        "description": f"Fast style network for one style ({image}, painted by scripts/style_images.py): "
+        "MobileStyleNet (two stride-2 convolutions, 5 MobileNetV2 inverted residual blocks with instance "
+        "norm at 1/4 size, two upsampling separable convolutions), trained with a perceptual loss on the "
+        "style predictor's features. In and out: 1 x 3 x H x W RGB float 0..255 (the common "
+        "fast-neural-style layout); H and W multiples of 4. Run: vidlab stylize --style neural "
+        f"--model {name}.",
+        "val_metric": "val_perceptual",
+    }
+
+
 MODELS: dict[str, dict[str, Any]] = {
+    "style_mosaic": _style_model("style_mosaic", "configs/styles/mosaic.png"),
+    "style_brush": _style_model("style_brush", "configs/styles/brush.png"),
     "neural_enhance": {
         "task": "enhance",
         "checkpoint": "runs/enhancer/best.pt",
@@ -120,7 +158,8 @@ def main() -> None:
         best_step=ckpt.get("step"),
         best_val_loss=ckpt.get("best_val"),
     )
-    metrics: dict[str, Any] = {"val_charbonnier": ckpt.get("best_val"), "val_step": ckpt.get("step")}
+    metric = spec.get("val_metric", "val_charbonnier")
+    metrics: dict[str, Any] = {metric: ckpt.get("best_val"), "val_step": ckpt.get("step")}
     bench_path = args.bench or Path(spec["bench"])
     if bench_path.is_file():
         metrics["benchmark"] = spec["summarise"](json.loads(bench_path.read_text()))

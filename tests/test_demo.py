@@ -28,4 +28,4 @@ def test_demo_writes_outputs_styles_and_report(tmp_path: Path):
     assert probe(Path(enh["enhanced"])).frame_count == enh["frames"] == 20
     assert cv2.imread(enh["sheet"]) is not None
     sheet = cv2.imread(str(res.contact_sheet))
-    assert sheet.shape == (2 * 90 + 8, 3 * 160 + 16, 3)  # source + 5 styles, at half size
+    assert sheet.shape == (3 * 90 + 16, 3 * 160 + 16, 3)  # source + 7 styles, at half size

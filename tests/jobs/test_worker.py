@@ -136,14 +136,6 @@ def test_concurrent_jobs(ws: Path) -> None:
         assert all(store.get(i).state == "done" for i in ids)
 
 
-def test_tuning_jobs_are_not_run_yet_and_fail_with_one_line(ws: Path) -> None:
-    with Store.open(ws) as store:
-        job_id = store.submit("tune", {"op": "cartoon"})
-        Worker(store).run(once=True)
-        job = store.get(job_id)
-        assert job.state == "failed" and "not implemented yet" in (job.error or "")
-
-
 TRAIN = {
     "task": "enhancer",
     "config": {"steps": 6, "batch_size": 2, "warmup_steps": 1, "val_every": 2, "val_batches": 1,

@@ -29,7 +29,13 @@ from vidlab.vision.draw import before_after
 DEMO_RECIPE = "denoise method=bilateral strength=4 | sharpen amount=0.8 radius=1.2 | ema alpha=0.7"
 
 
-DEMO_STYLES = ("pencil", "cartoon", "comic", "cinematic", "neural")
+DEMO_STYLES = ("pencil", "cartoon", "comic", "cinematic", "neural", "neural-mosaic", "neural-brush")
+#: Demo runs that are a style's preset with its neural_style step changed: the project's own
+#: fast style networks (``vidlab train style``) through the neural Balanced preset.
+DEMO_VARIANTS = {
+    "neural-mosaic": ("neural", {"backend": "onnx", "model": "style_mosaic"}),
+    "neural-brush": ("neural", {"backend": "onnx", "model": "style_brush"}),
+}
 
 
 @dataclass(frozen=True)
@@ -51,14 +57,21 @@ def _stylize(sample: Path, outdir: Path, mid: Fraction, on_event: EventCallback 
     outdir.mkdir(exist_ok=True)
     entries = {}
     for style in DEMO_STYLES:
-        preset = find(style)
+        base, changes = DEMO_VARIANTS.get(style, (style, {}))
+        preset = find(base)
+        recipe = Recipe(
+            tuple(
+                type(op).create(**{**op.param_values(), **changes}) if op.name == "neural_style" else op
+                for op in preset.recipe().ops
+            )
+        )
         target = outdir / f"{sample.stem}.{style}.mp4"
-        result = execute(sample, target, preset.recipe(), on_event=on_event)
+        result = execute(sample, target, recipe, on_event=on_event)
         info = probe(target)
         entries[style] = {
             "output": str(target),
             "preset": preset.name,
-            "recipe": str(preset.recipe()),
+            "recipe": str(recipe),
             "fps": round(result.fps, 2),
             "frames_kept": info.frame_count == result.source.frame_count,
             "timing_kept": (info.fps, info.duration) == (result.source.fps, result.source.duration),

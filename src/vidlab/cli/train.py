@@ -326,8 +326,8 @@ style_cmd = train_command(
             ],
         ),
         _option("content_weight", _weight_option("content", 1.0)),
-        _option("style_weight", _weight_option("style", 4.0)),
-        _option("tv_weight", _weight_option("total-variation", 0.3)),
+        _option("style_weight", _weight_option("style", 2.0)),
+        _option("tv_weight", _weight_option("total-variation", 0.5)),
         _option(
             "style_size",
             Annotated[

@@ -229,24 +229,23 @@ def _separable_in(cin: int, cout: int) -> nn.Module:
 
 @register_arch("style_mobile")
 class MobileStyleNet(_StyleNet):
-    """The real-time fast style network: three stride-2 convolutions to 1/8 size, ``blocks``
-    MobileNetV2 inverted residual blocks (``expand``) with instance norm there, and three
-    upsampling depthwise-separable convolutions. About 1/25 of Johnson's net's work per
-    pixel. H and W must be multiples of 8."""
+    """The real-time fast style network: two stride-2 convolutions to 1/4 size, ``blocks``
+    MobileNetV2 inverted residual blocks (``expand``) with instance norm there, and two
+    upsampling depthwise-separable convolutions. About 1/8 of Johnson's net's work per pixel
+    at the default width. H and W must be multiples of 4."""
 
-    multiple = 8
+    multiple = 4
 
     def __init__(self, channels: int = 16, blocks: int = 5, expand: int = 4) -> None:
         super().__init__()
         c = channels
         self.body = nn.Sequential(
-            _conv_in(3, c, 3, stride=2),
+            _conv_in(3, c, 3),
             _conv_in(c, 2 * c, 3, stride=2),
             _conv_in(2 * c, 4 * c, 3, stride=2),
             *[_inverted_residual(4 * c, expand) for _ in range(blocks)],
             _Up(_separable_in(4 * c, 2 * c)),
             _Up(_separable_in(2 * c, c)),
-            _Up(_separable_in(c, c)),
             nn.ReflectionPad2d(1),
             nn.Conv2d(c, 3, 3),
         )

@@ -242,8 +242,8 @@ class StyleLossConfig:
     and for every style image."""
 
     content_weight: float = 1.0
-    style_weight: float = 4.0
-    tv_weight: float = 0.3
+    style_weight: float = 2.0
+    tv_weight: float = 0.5
     style_size: int = 384
     style_layers: tuple[str, ...] = STYLE_LAYERS
     content_layer: str = CONTENT_LAYER

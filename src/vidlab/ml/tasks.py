@@ -443,8 +443,8 @@ class StyleTask(VideoTask):
     style_image: Path | None = None
     arch: str = "style_mobile"
     content_weight: float = 1.0
-    style_weight: float = 4.0
-    tv_weight: float = 0.3
+    style_weight: float = 2.0
+    tv_weight: float = 0.5
     style_size: int = 384
     frames_per_clip: int = 24
     keep_every: int = 3

@@ -84,7 +84,7 @@ def builtin_index(name: str) -> int:
         return BUILTIN_NAMES.index(text.lower())
     except ValueError:
         raise RecipeError(
-            f"op 'neural_style': no built-in style is named {text!r} "
+            f"op 'neural_style': builtin={text!r} names no built-in style "
             f"(names: {', '.join(BUILTIN_NAMES)}; or an index 0-{NUM_STYLES - 1})",
             param="builtin",
         ) from None

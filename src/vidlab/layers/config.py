@@ -109,7 +109,13 @@ _INPAINT_KEYS = {
     "inpaint_radius": float,
     "crf": float,
 }
-_ANNOTATE_KEYS = {"cut_threshold": float, "palette": int, "faces": bool, "sample_every": int}
+_ANNOTATE_KEYS = {
+    "cut_threshold": float,
+    "min_shot_frames": int,
+    "palette": int,
+    "faces": bool,
+    "sample_every": int,
+}
 
 
 def _check_keys(stage: str, params: dict[str, Any], keys: dict[str, type]) -> None:
@@ -141,7 +147,8 @@ class InpaintConfig(StageConfig):
 
 @dataclass(frozen=True)
 class AnnotateConfig(StageConfig):
-    """Shots and per-shot statistics: ``cut_threshold``, ``palette`` (colours), ``faces``,
+    """Shots and per-shot statistics: ``cut_threshold`` and ``min_shot_frames`` (PySceneDetect's
+    ContentDetector threshold and min_scene_len), ``palette`` (colours), ``faces``,
     ``sample_every`` (frames)."""
 
     stage = "annotate"

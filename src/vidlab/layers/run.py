@@ -380,12 +380,15 @@ class _Runner:
     # -- annotate ---------------------------------------------------------------------------------
 
     def _annotate(self, work: Path, cb: EventCallback | None) -> dict[str, Any]:
+        from scenedetect.detectors import ContentDetector  # PySceneDetect, as a library
+
         from vidlab.io.probe import probe
         from vidlab.io.reader import VideoReader
-        from vidlab.vision.scene import SceneCutDetector
 
         p = self.config.annotate.params
-        cuts = SceneCutDetector(float(p.get("cut_threshold", 30.0)))
+        cuts = ContentDetector(
+            threshold=float(p.get("cut_threshold", 27.0)), min_scene_len=int(p.get("min_shot_frames", 15))
+        )
         k = int(p.get("palette", 5))
         every = int(p.get("sample_every", 1))
         faces, face_note = None, None
@@ -404,7 +407,7 @@ class _Runner:
         for i, frame in enumerate(VideoReader(self.input)):
             rgb = frame.image
             g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-            if cuts.update(rgb) or cur is None:
+            if cuts.process_frame(i, np.ascontiguousarray(rgb[:, :, ::-1])) or cur is None:  # BGR in
                 if cur is not None:
                     shots.append(_close_shot(cur, k, fps))
                 cur = {
@@ -438,7 +441,8 @@ class _Runner:
             "input": str(self.input),
             "fps": str(fps),
             "frames": n,
-            "cut_detector": "vidlab.vision.scene.SceneCutDetector",
+            "cut_detector": "PySceneDetect ContentDetector (threshold "
+            f"{float(p.get('cut_threshold', 27.0)):g}, min_scene_len {int(p.get('min_shot_frames', 15))})",
             "faces_note": face_note,
             "shots": shots,
         }

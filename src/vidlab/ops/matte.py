@@ -119,9 +119,13 @@ class SegmentOnnx(_AlphaOp, TemporalOp):
     )
     minmax: bool = param(False, help="stretch each output to 0..1 (ISNet)")
 
-    def validate(self) -> None:
+    def bind(self, info: VideoInfo) -> Op:
+        """Refuse a missing or wrong-layout model before the first frame (an op made with its
+        defaults, as ``vidlab ops`` lists it, is fine until it runs)."""
         if not self.model:
             raise RecipeError(f"op '{self.name}': model is required (a .onnx file)", param="model")
+        self.state("session", self._session)
+        return self
 
     def preroll(self) -> int:
         return 0

@@ -45,17 +45,19 @@ def test_add_list_and_info(tmp_path):
     assert rows == [
         ("interpolate_learned", "interpolator", "builtin"),
         ("neural_enhance", "enhance", "builtin"),
+        ("style_brush", "style", "builtin"),
+        ("style_mosaic", "style", "builtin"),
         ("style_multi26", "style", "builtin"),
         ("style_predict", "style", "builtin"),
         ("style_transform", "style", "builtin"),
         ("twice", "enhance", "user"),
     ]
     table = run_cli("models", "list").stdout
-    assert "twice" in table and listed[5]["sha256"][:12] in table and "user" in table
+    assert "twice" in table and listed[7]["sha256"][:12] in table and "user" in table
     info = json.loads(run_cli("models", "info", "twice", "--json").stdout)
     assert info["file"] == str(model.resolve()) and info["inputs"]["layout"] == "NCHW"
     res = run_cli("models", "info", "nosuch")
-    builtins = "interpolate_learned, neural_enhance, style_multi26, style_predict, style_transform"
+    builtins = ", ".join(name for name, _, source in rows if source == "builtin")
     known = f"(known: {builtins}, twice)"
     assert res.returncode == 2 and f"unknown model 'nosuch' {known}" in res.stderr
 

@@ -67,12 +67,17 @@ def test_memory_stays_bounded_by_queues(sample_mp4, tmp_path):
 
     from vidlab.core.frame import Frame
 
+    def alive() -> int:
+        return sum(isinstance(o, Frame) for o in gc.get_objects())
+
+    gc.collect()
+    before = alive()  # frames other tests left alive (a kept traceback holds its frames)
     peak = 0
     orig = Frame.with_image
 
     def counting(self, image):
         nonlocal peak
-        peak = max(peak, sum(isinstance(o, Frame) for o in gc.get_objects()))
+        peak = max(peak, alive() - before)
         return orig(self, image)
 
     Frame.with_image = counting  # type: ignore[method-assign]

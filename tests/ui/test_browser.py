@@ -1,6 +1,7 @@
 """The real thing: `vidlab ui` serving the app to a headless Chromium (Debian's chromium and
 chromedriver, driven by selenium). Skipped, with the reason, where either is missing."""
 
+# ruff: noqa: F811  (pytest fixtures imported from uikit are parameters here)
 from __future__ import annotations
 
 import shutil
@@ -12,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from uikit import clip_bytes, queued, store, ws_root  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,7 @@
 """The UI's logic without Streamlit: uploads, confinement, settings, params, queue actions,
 training run folders."""
 
+# ruff: noqa: F811  (pytest fixtures imported from uikit are parameters here)
 from __future__ import annotations
 
 import io
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from uikit import clip_bytes, queued, store, ws_root  # noqa: F401 (fixtures)
 
 from vidlab.core.errors import UsageError
 from vidlab.jobs.workspace import Workspace

@@ -1,5 +1,6 @@
 """Every page under Streamlit's AppTest, on a temporary workspace."""
 
+# ruff: noqa: F811  (pytest fixtures imported from uikit are parameters here)
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
+from uikit import clip_bytes, queued, store, ws_root  # noqa: F401 (fixtures)
 
 from vidlab.ui import logic
 

@@ -484,6 +484,7 @@ def tune(
             on_trial(dict(record))
     complete = [t for t in done if t["value"] is not None]
     if not complete:
+        del source, inputs, refs  # the error's traceback would keep the decoded frames alive
         raise VidlabError(f"every trial of op '{op}' failed; the first: {done[0]['error']}")
     best = max(complete, key=lambda t: t["value"])  # the first of equals, as Optuna picks
     return TuneResult(op, objective, dict(best["params"]), float(best["value"]), done)

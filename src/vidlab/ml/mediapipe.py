@@ -9,6 +9,7 @@ anchors, box decoding and weighted non-maximum suppression) is vidlab's own."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -238,6 +240,23 @@ def _card_for(name: str) -> tuple[ModelCard, Path]:
     return card, path
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the C++ runtime's own logging on file descriptor 2 (Python's stderr is kept)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _interpreter(path: Path, threads: int) -> Any:
     try:
         from ai_edge_litert.interpreter import Interpreter
@@ -249,8 +268,9 @@ def _interpreter(path: Path, threads: int) -> Any:
         ) from None
     check_tflite(path)
     try:
-        interp = Interpreter(model_path=os.fspath(path), num_threads=threads if threads > 0 else None)
-        interp.allocate_tensors()
+        with _quiet_stderr():  # TF Lite prints "INFO: Created TensorFlow Lite XNNPACK delegate"
+            interp = Interpreter(model_path=os.fspath(path), num_threads=threads if threads > 0 else None)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         text = " ".join(str(exc).split())[:160]
         raise ModelError(f"TensorFlow Lite cannot load it (truncated or corrupt?): {text}", path) from None

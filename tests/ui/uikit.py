@@ -1,4 +1,6 @@
-"""A temporary workspace with a tiny generated clip and one queued render job."""
+"""Shared fixtures of the UI tests (imported by each test file, not a conftest: a second conftest
+would shadow the root one that `from conftest import ...` reads): a temporary workspace with a
+tiny generated clip and one queued render job."""
 
 from __future__ import annotations
 

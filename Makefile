@@ -15,6 +15,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test: pyproject.toml $(VENV)/.runtime
 	$(PIP) install -e '.[test,ray,train]'
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || echo "chromium not installed: the browser test skips"
 	$(BIN)/vidlab models install mediapipe || echo "mediapipe models not installed (tests that need them skip)"
 	@touch $@
 

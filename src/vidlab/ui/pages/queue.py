@@ -47,10 +47,10 @@ def jobs_view() -> None:
             top[0].markdown(f"**#{job.id}** {job.kind}")
             top[1].progress(row["progress"] or 0.0, text=f"{row['state']} · {row['frames']}")
             top[2].caption(f"fps {row['fps'] or '-'} · ETA {row['eta'] or '-'}")
-            buttons = top[3].columns(len(logic.ACTIONS))
+            buttons = top[3].container(horizontal=True)  # natural widths: equal columns cut labels
             allowed = logic.actions_for(job)
-            for col, action in zip(buttons, logic.ACTIONS, strict=True):
-                if col.button(action, key=f"{action}-{job.id}", disabled=action not in allowed):
+            for action in logic.ACTIONS:
+                if buttons.button(action, key=f"{action}-{job.id}", disabled=action not in allowed):
                     _act(action, [job.id])
                     st.rerun()
             st.caption(f"{row['what']}  \n{row['input']} → {row['output']}")

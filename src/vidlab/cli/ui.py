@@ -38,7 +38,7 @@ def server_command(host: str, port: int, workspace: Path, max_upload_mb: int) ->
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--server.maxUploadSize", str(max_upload_mb),
-        "--server.fileWatcherType", "none",
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",  # no "Deploy" button
         "--", "--workspace", str(workspace),
     ]  # fmt: skip
 

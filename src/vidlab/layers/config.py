@@ -20,7 +20,11 @@ SEGMENT_BACKENDS = {
     "chromakey": "chromakey",
     "mediapipe": "segment_person",
     "onnx": "segment_onnx",
+    "rvm": "segment_rvm",
 }
+#: How the inpaint stage fills pixels never seen in any frame: OpenCV (``inpaint`` telea | ns)
+#: or a LaMa-layout ONNX (``model``).
+INPAINT_FILLS = ("opencv", "lama")
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,9 @@ def _op(name: str, params: dict[str, Any], stage: str) -> Any:
 
 @dataclass(frozen=True)
 class SegmentConfig(StageConfig):
-    """Coarse masks: ``backend`` background | chromakey | mediapipe | onnx; ``params`` are the
-    back-end op's (``segment_background``, ``chromakey``, ``segment_person``, ``segment_onnx``)."""
+    """Coarse masks: ``backend`` background | chromakey | mediapipe | onnx | rvm; ``params`` are
+    the back-end op's (``segment_background``, ``chromakey``, ``segment_person``,
+    ``segment_onnx``, ``segment_rvm``)."""
 
     backend: str = "background"
     stage = "segment"
@@ -70,7 +75,7 @@ class SegmentConfig(StageConfig):
 
     def op(self) -> Any:
         params = dict(self.params)
-        if self.backend == "onnx" and params.get("model"):
+        if self.backend in ("onnx", "rvm") and params.get("model"):
             params["model"] = os.path.abspath(str(params["model"]))
         return _op(SEGMENT_BACKENDS[self.backend], params, "segment")
 
@@ -108,6 +113,9 @@ _INPAINT_KEYS = {
     "inpaint": str,
     "inpaint_radius": float,
     "crf": float,
+    "fill": str,
+    "model": str,
+    "output_range": str,
 }
 _ANNOTATE_KEYS = {
     "cut_threshold": float,
@@ -135,7 +143,8 @@ def _check_keys(stage: str, params: dict[str, Any], keys: dict[str, type]) -> No
 @dataclass(frozen=True)
 class InpaintConfig(StageConfig):
     """Clean plate: ``window`` (frames, 0 = all), ``threshold``, ``grow``, ``inpaint`` telea|ns,
-    ``inpaint_radius``, ``crf`` of the clean-plate video."""
+    ``inpaint_radius``, ``crf`` of the clean-plate video; ``fill`` opencv | lama with ``model``
+    (a LaMa-layout .onnx) and ``output_range`` auto | unit | byte for never-seen pixels."""
 
     stage = "inpaint"
 
@@ -143,6 +152,13 @@ class InpaintConfig(StageConfig):
         _check_keys("inpaint", self.params, _INPAINT_KEYS)
         if self.params.get("inpaint", "telea") not in ("telea", "ns"):
             raise RecipeError("layers config: inpaint: inpaint must be telea or ns")
+        fill = self.params.get("fill", "opencv")
+        if fill not in INPAINT_FILLS:
+            raise RecipeError(f"layers config: inpaint: fill must be one of {', '.join(INPAINT_FILLS)}")
+        if fill == "lama" and not self.params.get("model"):
+            raise RecipeError("layers config: inpaint: fill=lama needs model (a LaMa-layout .onnx)")
+        if self.params.get("output_range", "auto") not in ("auto", "unit", "byte"):
+            raise RecipeError("layers config: inpaint: output_range must be auto, unit or byte")
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,21 @@ def over_checker(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.clip(rgb * a + bg * (1 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
+def _lama_fill(plates: np.ndarray, unseen: np.ndarray, model: str, output_range: str) -> np.ndarray:
+    """The clean plates with their never-seen pixels filled by a LaMa-layout ONNX; a plate
+    shared by consecutive frames (the same median window) is filled once."""
+    from vidlab.ml.lama import LamaInpainter
+
+    lama = LamaInpainter(model, output_range=output_range)
+    out = plates.copy()
+    for i in range(len(plates)):
+        if not unseen[i].any():
+            continue
+        same = i > 0 and np.array_equal(unseen[i], unseen[i - 1]) and np.array_equal(plates[i], plates[i - 1])
+        out[i] = out[i - 1] if same else lama.fill(plates[i], unseen[i])
+    return out
+
+
 def _png(path: Path, image: np.ndarray) -> None:
     img = image
     if img.ndim == 3 and img.shape[2] == 3:
@@ -353,7 +368,11 @@ class _Runner:
             raise MediaError(f"decoded {len(frames)} frames but {up} has {len(alphas)} alphas", self.input)
         p = dict(self.config.inpaint.params)
         crf = float(p.pop("crf", 12))
+        fill, model = p.pop("fill", "opencv"), p.pop("model", None)
+        output_range = p.pop("output_range", "auto")
         plates, unseen = clean_plate(np.stack(frames), alphas, **p)
+        if fill == "lama":  # never-seen pixels: the LaMa model's instead of cv2.inpaint's
+            plates = _lama_fill(plates, unseen, os.path.abspath(str(model)), output_range)
         info = probe(self.input)
         with VideoWriter(
             work / "clean_plate.mp4",

@@ -1,6 +1,6 @@
 """Matting ops for the layers pipeline: coarse masks (``segment_background``,
-``segment_person``, ``segment_onnx``), their refinement into soft mattes (``matte_refine``) and
-flow-guided temporal smoothing (``matte_temporal``). Each adds or rewrites the frame's
+``segment_person``, ``segment_onnx``, ``segment_rvm``), their refinement into soft mattes
+(``matte_refine``) and flow-guided temporal smoothing (``matte_temporal``). Each adds or rewrites the frame's
 ``alpha`` plane and leaves the pixels as they are, so the stream is an RGBA layer."""
 
 from __future__ import annotations
@@ -15,13 +15,23 @@ import numpy as np
 from vidlab.core.errors import ModelError, RecipeError
 from vidlab.core.frame import Frame
 from vidlab.io.probe import VideoInfo
-from vidlab.ops.base import Op, TemporalOp, param
+from vidlab.ops.base import Op, Resources, TemporalOp, param
 from vidlab.ops.registry import register_op
 from vidlab.vision import flow as vflow
 from vidlab.vision.matting import BackgroundModel, guided_refine, matting_refine, trimap_from_mask
 from vidlab.vision.scene import SceneCutDetector
 
-__all__ = ["MatteRefine", "MatteTemporal", "SegmentBackground", "SegmentOnnx", "SegmentPerson"]
+__all__ = [
+    "MatteRefine",
+    "MatteTemporal",
+    "SegmentBackground",
+    "SegmentOnnx",
+    "SegmentPerson",
+    "SegmentRvm",
+    "rvm_downsample_ratio",
+]
+
+_RVM_STATES = ("r1", "r2", "r3", "r4")
 
 
 def _alpha_f32(frame: Frame, op: str) -> np.ndarray:
@@ -162,6 +172,102 @@ class SegmentOnnx(_AlphaOp, TemporalOp):
     def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
         for f in frames:
             yield f.replace(alpha=self.matte(f.image))
+
+
+def rvm_downsample_ratio(height: int, width: int) -> float:
+    """RobustVideoMatting's own automatic choice (its ``inference.py``): the model's coarse
+    pass sees at most 512 px on the long side, and never upsamples."""
+    return min(1.0, 512.0 / max(height, width))
+
+
+@register_op
+@dataclass(frozen=True)
+class SegmentRvm(_AlphaOp, TemporalOp):
+    """Matte from a user RobustVideoMatting ONNX (its official export: inputs ``src`` 1x3xHxW
+    RGB 0..1, ``r1i``..``r4i``, ``downsample_ratio`` [1]; outputs ``fgr``, ``pha``,
+    ``r1o``..``r4o``). Each frame is fed the previous frame's recurrent state; the state
+    starts from zeros, restarts at scene cuts, and is warmed on ``warmup`` pre-roll frames
+    before a chunk's start so chunk seams match one stream."""
+
+    name: ClassVar[str] = "segment_rvm"
+
+    model: str = param("", help="path of the RobustVideoMatting .onnx file")
+    downsample_ratio: float = param(
+        0.0, min=0.0, max=1.0, help="RVM's coarse-pass scale (0: auto, min(1, 512/long side))"
+    )
+    warmup: int = param(8, min=0, max=256, help="pre-roll frames that warm the recurrent state")
+    cut_threshold: float = param(30.0, min=0.0, max=255.0, help="scene-cut score that resets (0: never)")
+    device: str = param("auto", choices=("auto", "cpu", "cuda", "tensorrt"), help="ONNX Runtime backend")
+    threads: int = param(0, min=0, max=256, help="ONNX Runtime threads (0: ORT's default)")
+
+    def bind(self, info: VideoInfo) -> Op:
+        """Refuse a missing or wrong-layout model before the first frame."""
+        if not self.model:
+            raise RecipeError(f"op '{self.name}': model is required (a .onnx file)", param="model")
+        self.state("session", self._session)
+        return self
+
+    def preroll(self) -> int:
+        return self.warmup
+
+    def resources(self) -> Resources:
+        return Resources(threads=max(1, self.threads), gpu=self.device in ("cuda", "tensorrt"))
+
+    def _session(self):  # type: ignore[no-untyped-def]
+        from vidlab.ml.session import cached_session
+
+        sess = cached_session(self.model, self.device, self.threads)
+        ins = {i.name: i for i in sess.inputs}
+        outs = {o.name for o in sess.outputs}
+        want_in = ("src", *(r + "i" for r in _RVM_STATES), "downsample_ratio")
+        want_out = ("pha", *(r + "o" for r in _RVM_STATES))
+        missing = [n for n in want_in if n not in ins] + [n for n in want_out if n not in outs]
+        extra = [n for n in ins if n not in want_in]
+        if missing or extra:
+            got = ", ".join(ins) + " -> " + ", ".join(o.name for o in sess.outputs)
+            raise ModelError(
+                f"not the RobustVideoMatting layout (src, r1i..r4i, downsample_ratio -> fgr, pha, "
+                f"r1o..r4o): it has {got}",
+                self.model,
+            )
+        src = ins["src"].shape
+        if len(src) != 4 or (isinstance(src[1], int) and src[1] != 3):
+            raise ModelError(f"RVM input src has shape {list(src)}, not 1x3xHxW", self.model)
+        for r in _RVM_STATES:
+            if len(ins[r + "i"].shape) != 4:
+                raise ModelError(f"RVM input {r}i has rank {len(ins[r + 'i'].shape)}, not 4", self.model)
+        if len(ins["downsample_ratio"].shape) != 1:
+            raise ModelError(
+                f"RVM input downsample_ratio has shape {list(ins['downsample_ratio'].shape)}, not [1]",
+                self.model,
+            )
+        return sess
+
+    def process(self, frames: Iterator[Frame]) -> Iterator[Frame]:
+        sess = self.state("session", self._session)
+        names = [o.name for o in sess.outputs]
+        zero = np.zeros((1, 1, 1, 1), np.float32)  # RVM's documented initial state
+        cuts = SceneCutDetector(self.cut_threshold) if self.cut_threshold > 0 else None
+        rec: dict[str, np.ndarray] = {}  # this stream's recurrent state (never process-shared)
+        for f in frames:
+            if cuts is not None and cuts.update(f.image):
+                rec = {}
+            h, w = f.image.shape[:2]
+            ratio = self.downsample_ratio or rvm_downsample_ratio(h, w)
+            feed = {
+                "src": (f.image.astype(np.float32) * np.float32(1 / 255)).transpose(2, 0, 1)[None],
+                "downsample_ratio": np.array([ratio], np.float32),
+                **{r + "i": rec.get(r, zero) for r in _RVM_STATES},
+            }
+            out = dict(zip(names, sess.run_feed(feed), strict=True))
+            rec = {r: out[r + "o"] for r in _RVM_STATES}
+            pha = out["pha"]
+            if pha.ndim != 4 or pha.shape[:2] != (1, 1):
+                raise ModelError(f"RVM output pha has shape {list(pha.shape)}, not 1x1xHxW", self.model)
+            m = pha[0, 0]
+            if m.shape != (h, w):
+                m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+            yield f.replace(alpha=np.clip(m, 0, 1).astype(np.float32))
 
 
 @register_op

@@ -57,6 +57,7 @@ BUILTIN_OPS = {
     "segment_background": "vidlab.ops.matte",
     "segment_person": "vidlab.ops.matte",
     "segment_onnx": "vidlab.ops.matte",
+    "segment_rvm": "vidlab.ops.matte",
     "matte_refine": "vidlab.ops.matte",
     "matte_temporal": "vidlab.ops.matte",
 }

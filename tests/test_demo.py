@@ -11,8 +11,9 @@ from vidlab.cli.demo import DEMO_STYLES, run_demo
 from vidlab.io.probe import probe
 
 
-def test_demo_writes_outputs_styles_and_report(tmp_path: Path):
-    res = run_demo(tmp_path, frames=12, size=(320, 180))
+def test_demo_writes_outputs_styles_and_report(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative output folder, as `make demo` gives (vidlab-demo)
+    res = run_demo(Path("vidlab-demo"), frames=12, size=(320, 180))
     data = json.loads(res.report.read_text())
     assert all(v is True or (isinstance(v, int | float) and v > 0) for v in data["checks"].values()), data
     assert probe(res.output).frame_count == 12

@@ -253,6 +253,7 @@ def _queue(outdir: Path, sample: Path) -> dict:
     from vidlab.jobs.tune import tune
     from vidlab.jobs.worker import Worker
 
+    outdir, sample = outdir.resolve(), sample.resolve()  # the store takes relative paths in the workspace
     work = outdir / "queue"
     work.mkdir(exist_ok=True)
     out = work / f"{sample.stem}.cartoon.mp4"

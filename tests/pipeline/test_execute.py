@@ -201,3 +201,31 @@ def test_frames_carry_planes_through_ops(sample_mp4):
     out = list(Recipe.parse("sharpen | resize width=160").process(iter(with_alpha)))
     assert all(f.alpha is not None and f.alpha.shape == (90, 160) for f in out)
     assert abs(int(out[0].alpha[45, 80]) - 128) <= 2
+
+
+def test_a_resumed_job_keeps_its_first_thread_count(chunky_mp4, tmp_path):
+    """x264 and x265 encode differently with one thread than with several, so a job resumed
+    with other options (here 2 threads per chunk asked) keeps its first run's count (1) for the
+    chunks it still has to make; the output is then the same as an uninterrupted run's."""
+
+    def options(threads: int) -> JobOptions:
+        return JobOptions(chunk_seconds=0.4, workers=1, threads_per_worker=threads, job_dir=tmp_path / "job")
+
+    out, token = tmp_path / "o.mkv", CancelToken()
+
+    def pause_after_the_first_chunk(event: Event) -> None:
+        if event.scope == "chunk" and event.state == "done":
+            token.pause()
+
+    with pytest.raises(Cancelled):
+        execute(chunky_mp4, out, "sharpen", LOSSLESS, options=options(1), cancel=token,
+                on_event=pause_after_the_first_chunk)  # fmt: skip
+    manifest = read_manifest(tmp_path / "job")
+    assert manifest is not None and manifest["threads_per_chunk"] == 1
+    assert 0 < sum(c["state"] == "done" for c in manifest["chunks"]) < len(manifest["chunks"])
+    execute(chunky_mp4, out, "sharpen", LOSSLESS, options=options(2))
+    assert read_manifest(tmp_path / "job")["threads_per_chunk"] == 1
+    ref = tmp_path / "ref.mkv"
+    execute(chunky_mp4, ref, "sharpen", LOSSLESS, options=JobOptions(chunk_seconds=0.4, workers=1,
+            threads_per_worker=1, job_dir=tmp_path / "refjob"))  # fmt: skip
+    assert decoded(out) == decoded(ref)

@@ -434,6 +434,13 @@ def run_job(
             report()
 
         threads = opts.threads_per_worker or max(1, cores() // workers)
+        # x264 and x265 encode differently with 1 thread than with several, so a job keeps the
+        # thread count of its first run: a resumed chunk is then bit-identical to one of an
+        # uninterrupted run whatever --workers or the cores say this time.
+        first_threads = int(manifest.setdefault("threads_per_chunk", threads))
+        if first_threads != threads:
+            log.info("resuming with %d threads per chunk, as the job began (not %d)", first_threads, threads)
+        threads = first_threads
         tasks = [
             ChunkTask(
                 chunk=Chunk.from_dict(c["chunk"]),

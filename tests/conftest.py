@@ -27,6 +27,18 @@ def _fail_on_logged_errors(caplog: pytest.LogCaptureFixture):
     assert not errors, f"vidlab logged errors: {[r.getMessage() for r in errors]}"
 
 
+@pytest.fixture
+def two_torch_threads():
+    """torch on 2 threads for the test (the machine's cores), then as it was. Modules that
+    build and run networks use it: ``pytestmark = pytest.mark.usefixtures("two_torch_threads")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("samples")

@@ -20,6 +20,7 @@ from vidlab.ml.checkpoint import REFUSED_PICKLE
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
+pytestmark = pytest.mark.usefixtures("two_torch_threads")
 
 from vidlab.ml import adain  # noqa: E402
 from vidlab.ops import get_op  # noqa: E402
@@ -88,14 +89,6 @@ def random_state(convs: dict[int, tuple[int, int, int]], seed: int, below: int =
             w, b = w * 0.15, b * 0 + 0.5
         state[f"{i}.weight"], state[f"{i}.bias"] = w, b
     return state
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from vidlab.ml.checkpoint import REFUSED_PICKLE
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
+pytestmark = pytest.mark.usefixtures("two_torch_threads")
 
 from vidlab.ml import rife  # noqa: E402
 from vidlab.ml.models import EnhancerNet  # noqa: E402
@@ -119,14 +120,6 @@ def public_keys(version: str) -> set[str]:
     if spec["encoder"]:
         keys |= {f"encode.cnn{i}.{w}" for i in range(4) for w in ("weight", "bias")}
     return keys
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -59,12 +59,7 @@ def _stylize(sample: Path, outdir: Path, mid: Fraction, on_event: EventCallback 
     for style in DEMO_STYLES:
         base, changes = DEMO_VARIANTS.get(style, (style, {}))
         preset = find(base)
-        recipe = Recipe(
-            tuple(
-                type(op).create(**{**op.param_values(), **changes}) if op.name == "neural_style" else op
-                for op in preset.recipe().ops
-            )
-        )
+        recipe = preset.recipe().with_params("neural_style", **changes)
         target = outdir / f"{sample.stem}.{style}.mp4"
         result = execute(sample, target, recipe, on_event=on_event)
         info = probe(target)

@@ -86,8 +86,6 @@ def _neural(
     """Fill a recipe's ``neural_style`` steps from --style-image (the arbitrary backend),
     --builtin, --model (a fast style network) and --strength; a recipe without one is returned
     unchanged."""
-    from vidlab.pipeline.recipe import Recipe
-
     if not any(op.name == "neural_style" for op in recipe.ops):
         return recipe
     given = [
@@ -115,11 +113,7 @@ def _neural(
         )
     if strength is not None:
         changes["strength"] = strength
-    ops = [
-        type(op).create(**{**op.param_values(), **changes}) if op.name == "neural_style" else op
-        for op in recipe.ops
-    ]
-    return Recipe(tuple(ops))
+    return recipe.with_params("neural_style", **changes)
 
 
 def _check_neural_options(

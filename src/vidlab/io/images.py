@@ -21,11 +21,16 @@ def frame_at(path: Path, t: Fraction) -> np.ndarray:
     raise MediaError(f"no frame at {float(t):.3f}s", path)
 
 
-def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
-    """Save an RGB (or RGBA) image as PNG atomically (temporary file, then rename)."""
-    code = cv2.COLOR_RGBA2BGRA if image.ndim == 3 and image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-    ok, png = cv2.imencode(".png", cv2.cvtColor(image, code))
-    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
+def write_png(path: str | os.PathLike[str], image: np.ndarray, *, compression: int | None = None) -> None:
+    """Save a gray, RGB or RGBA ``uint8`` image as PNG atomically (temporary file, then
+    rename); ``compression`` is zlib's level 0-9 (OpenCV's default when None; 1 is fast)."""
+    if image.ndim == 2:
+        bgr = image
+    else:
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    params = [] if compression is None else [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
+    ok, png = cv2.imencode(".png", bgr, params)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
         raise MediaError("cannot encode the PNG", path)
     try:
         write_atomic(path, png.tobytes())

@@ -38,9 +38,9 @@ import numpy as np
 
 from vidlab.core.errors import MediaError, UsageError
 from vidlab.core.frame import Frame
-from vidlab.core.fsutil import write_atomic
 from vidlab.io.codecs import EncodeSettings
 from vidlab.io.footage import linear_to_u8, photo, sensor_noise, srgb_to_linear
+from vidlab.io.images import write_png
 from vidlab.io.probe import VideoInfo, probe
 from vidlab.io.samples import _GS_REF, BT709, _gs_subject
 from vidlab.io.writer import VideoWriter
@@ -79,11 +79,8 @@ def write_mattes(folder: str | os.PathLike[str], mattes: np.ndarray | list[np.nd
         a = np.asarray(m)
         if a.dtype != np.uint8:
             a = np.clip(a.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
-        ok, png = cv2.imencode(".png", a)
-        if not ok:  # pragma: no cover - OpenCV encodes any uint8 gray image
-            raise MediaError("cannot encode the PNG", out / f"{i:05d}.png")
         path = out / f"{i:05d}.png"
-        write_atomic(path, png.tobytes())
+        write_png(path, a)
         paths.append(path)
     return paths
 

@@ -55,11 +55,9 @@ def input_identity(path: Path) -> dict[str, Any]:
     """The input video's identity: its resolved path, size and content sha256."""
     if not path.is_file():
         raise MediaError("no such file", path)
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": h.hexdigest()}
+    from vidlab.ml.session import sha256_file
+
+    return {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _enabled_matte(config: LayersConfig) -> list[str]:
@@ -140,22 +138,16 @@ def _lama_fill(plates: np.ndarray, unseen: np.ndarray, model: str, output_range:
 
 
 def _png(path: Path, image: np.ndarray) -> None:
-    img = image
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
-    ok, data = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:  # pragma: no cover
-        raise MediaError("cannot encode the PNG", path)
-    path.write_bytes(data.tobytes())
+    """A stage's PNG (gray, RGB or RGBA), at zlib level 1: fast, as these are many."""
+    from vidlab.io.images import write_png
+
+    write_png(path, image, compression=1)
 
 
 def _read_png_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise MediaError("not a readable PNG", path)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    from vidlab.io.images import read_image
+
+    return read_image(path, "layer PNG")
 
 
 def _alphas(folder: Path) -> list[np.ndarray]:
@@ -599,8 +591,9 @@ def _finish(
         rows.append(np.hstack(cells))
     width = max(r.shape[1] for r in rows)
     sheet = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
-    _, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    write_atomic(outdir / "contact_sheet.png", data.tobytes())
+    from vidlab.io.images import write_png
+
+    write_png(outdir / "contact_sheet.png", sheet)
     made = ["preview.mp4", "contact_sheet.png"]
     if layer_format != "mkv":
         from vidlab.io.alpha import alpha_encoder_for

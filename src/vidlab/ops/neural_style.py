@@ -265,12 +265,16 @@ class NeuralStyle(SpatialOp):
 
     # -- heavy state ---------------------------------------------------------------------------
 
-    def _session(self, model: str) -> Any:
+    def _open(self, model: str) -> tuple[Any, Any]:
+        """A model's card and its session (a registry name or a file)."""
         from vidlab.ml.registry import resolve
         from vidlab.ml.session import cached_session
 
         card, path = resolve(model)
-        return cached_session(path, self.device, self.threads, sha256=card.sha256)
+        return card, cached_session(path, self.device, self.threads, sha256=card.sha256)
+
+    def _session(self, model: str) -> Any:
+        return self._open(model)[1]
 
     def _open_arbitrary(self) -> tuple[Any, Any]:
         predict = self._session("style_predict")
@@ -285,10 +289,7 @@ class NeuralStyle(SpatialOp):
         card's, else 4: Johnson-style networks downsample twice)."""
         if not self.model:
             raise RecipeError("op 'neural_style': backend 'onnx' needs model (an .onnx file)", param="model")
-        from vidlab.ml.registry import resolve
-
-        card, _ = resolve(self.model)
-        sess = self._session(self.model)
+        card, sess = self._open(self.model)
         multiple = int(card.inputs.get("multiple", 4)) if card.task == "style" else 4
         sess.check_input(channels=3, layout="NCHW")
         spec = sess.inputs[0]

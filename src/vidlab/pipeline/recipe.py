@@ -137,6 +137,16 @@ class Recipe:
     def __str__(self) -> str:
         return self.to_compact()
 
+    def with_params(self, op_name: str, **changes: Any) -> Recipe:
+        """The recipe with ``changes`` applied to every step that is op ``op_name`` (each
+        checked like any parameter); other steps are kept as they are."""
+        return Recipe(
+            tuple(
+                type(op).create(**{**op.param_values(), **changes}) if op.name == op_name else op
+                for op in self.ops
+            )
+        )
+
     # -- behaviour -----------------------------------------------------------------------------
 
     def output_info(self, info: VideoInfo) -> VideoInfo:

@@ -84,3 +84,29 @@ def test_export_onnx_prints_the_difference(tmp_path):
     assert card["name"] == "e" and card["task"] == "enhance"
     res = run_cli("export-onnx", tmp_path / "missing.pth", "-o", tmp_path / "m.onnx")
     assert res.returncode == 1 and res.stderr.strip().endswith("missing.pth: no such checkpoint file")
+
+
+def test_export_onnx_int8_calibrates_on_a_video(tmp_path, sample_mp4):
+    pytest.importorskip("torch")
+    from vidlab.ml.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from vidlab.ml.models import EnhancerNet
+
+    arch = {"channels": 4, "layers": 1, "scales": 2}
+    ckpt = save_checkpoint(
+        tmp_path / "e.pth",
+        {
+            "format": CHECKPOINT_FORMAT, "arch": "enhancer", "arch_config": arch,
+            "model": EnhancerNet(**arch).state_dict(), "optimizer": None, "scheduler": None, "step": 0,
+            "epoch": 0, "best_val": None, "config": {"task": "enhance"}, "rng": {},
+        },
+    )  # fmt: skip
+    out = tmp_path / "e8.onnx"
+    res = run_cli("export-onnx", ckpt, "-o", out, "--int8", sample_mp4, "--calibration-frames", "3")
+    assert res.returncode == 0, res.stderr
+    assert "int8: calibrated on 3 frames" in res.stdout
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["name"] == "e8" and card["training"]["int8"]["mean_code_diff"] >= 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.stem.startswith("e8")) == ["e8.json", "e8.onnx"]
+    res = run_cli("export-onnx", ckpt, "-o", tmp_path / "x.onnx", "--int8", tmp_path / "nope.mp4")
+    assert res.returncode != 0 and "nope.mp4" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "x.onnx").exists()

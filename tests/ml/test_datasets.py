@@ -8,10 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vidlab.core.errors import UsageError
 from vidlab.core.events import Cancelled, CancelToken
-from vidlab.io.footage import TEST_PHOTOS, TRAIN_PHOTOS, Footage, FootageSpec, training_specs, write_footage
+from vidlab.io.footage import (
+    TEST_PHOTOS,
+    TRAIN_PHOTOS,
+    Footage,
+    FootageSpec,
+    photo_folder,
+    training_specs,
+    write_footage,
+)
 from vidlab.io.probe import probe
 from vidlab.metrics.image import psnr
 from vidlab.ml import datasets as ds
@@ -191,3 +200,43 @@ def test_enhancer_task_holds_out_validation_clips(tmp_path: Path):
         EnhancerTask.from_options(data=None, generate=None)
     video = probe(write_footage(tmp_path / "v.mp4", FootageSpec(seed=4), frames=4, size=(160, 96)).path)
     assert video.frame_count == 4
+
+
+def _photo_dir(tmp_path: Path) -> Path:
+    """Two small 'photographs' (smooth colour fields) in a folder, and one non-image file."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:120, 0:200]
+    for k, name in enumerate(("a.png", "b.jpg")):
+        img = np.stack([xx + 40 * k, yy * 2, (xx + yy) // 2], axis=2).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / name)
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+def test_training_scenes_draw_on_a_folder_of_photos(tmp_path: Path):
+    folder = _photo_dir(tmp_path)
+    files = photo_folder(folder)
+    assert [Path(f).name for f in files] == ["a.png", "b.jpg"]
+    specs = training_specs(4, photos=(*TRAIN_PHOTOS, *files))
+    scenes = {s.photo for s in specs}
+    assert "leaves" in scenes and set(specs[0].palette) == {*TRAIN_PHOTOS, *files}
+    assert not set(specs[0].palette) & set(TEST_PHOTOS)
+    # a photo file is a scene of its own: its clip shows the file's picture
+    spec = FootageSpec(photo=files[0], motion="static", subjects=0, noise=0, flicker=0, palette=files)
+    frame = Footage(spec, 96, 64).clean(0)
+    assert frame.shape == (64, 96, 3) and frame[..., 1].std() > 5  # the gradient, not a flat fill
+    # the default photos are untouched: the same specs as before the option existed
+    assert training_specs(3) == training_specs(3, photos=TRAIN_PHOTOS)
+    sources = ds.generated_sources(2, size=(96, 64), frames=4, seed=1, photos=files)
+    assert sources[0].key != ds.generated_sources(2, size=(96, 64), frames=4, seed=1)[0].key
+
+
+def test_photo_folder_and_unknown_photos_are_one_line(tmp_path: Path):
+    with pytest.raises(UsageError, match="not a folder"):
+        photo_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no images"):
+        photo_folder(tmp_path / "empty")
+    with pytest.raises(UsageError, match="unknown photo"):
+        FootageSpec(photo=str(tmp_path / "nope.png"))

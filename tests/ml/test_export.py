@@ -42,7 +42,7 @@ def checkpoint(tmp_path, arch_config=None, **extra) -> pathlib.Path:
     torch.manual_seed(0)
     config = arch_config or {"channels": 8, "layers": 1}
     net = EnhancerNet(**config)
-    torch.nn.init.normal_(net.body[-1].weight, std=0.1)
+    torch.nn.init.normal_((net.body if net.scales == 1 else net.tail)[-1].weight, std=0.1)
     payload = {
         "format": CHECKPOINT_FORMAT, "arch": "enhancer", "arch_config": config, "model": net.state_dict(),
         "optimizer": None, "scheduler": None, "step": 120, "epoch": 3, "best_val": 0.01,
@@ -180,3 +180,42 @@ def test_export_refuses_a_bare_state_dict_and_bad_arch(tmp_path):
     with pytest.raises(ModelError, match="do not fit enhancer"):
         export_onnx(bad, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
+
+
+def _frames(n: int, h: int = 64, w: int = 96) -> list[np.ndarray]:
+    """Smooth pictures with a little texture, 1x3xHxW in 0..1, as calibration and test input."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    out = []
+    for k in range(n):
+        base = np.stack([np.sin(3 * xx + k), np.cos(4 * yy - k), xx * yy]) * 0.35 + 0.5
+        out.append((base + rng.normal(0, 0.03, base.shape)).clip(0, 1).astype(np.float32)[None])
+    return out
+
+
+def test_int8_quantization_keeps_the_picture_within_code_values(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ckpt = checkpoint(tmp_path, {"channels": 8, "layers": 1, "scales": 2})
+    src = export_onnx(ckpt, tmp_path / "f" / "enh.onnx").output
+    report = export_mod.quantize_int8(src, tmp_path / "q" / "enh_int8.onnx", _frames(4))
+    out = report.output
+    graph = onnx.load(str(out)).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= 8  # really int8
+    assert ops[-1] == "Add"  # the residual's closing Add and the output stay float
+    # held-out input (not the calibration frames): close to the float model, not the identity
+    x = _frames(6)[5]
+    f, q = Session.open(src, "cpu").run(x), Session.open(out, "cpu").run(x)
+    assert np.abs(f - x).max() * 255 > 3  # the float net changes the picture
+    # int8 rounds the residual, not the picture: a random net's residual is large (mean ~20 code
+    # values; a trained one's is a few), and the int8 error stays a small share of it
+    residual, err = np.abs(f - x), np.abs(q - f)
+    assert err.mean() <= 0.1 * residual.mean() and err.max() <= 0.1 * residual.max()
+    assert report.samples == 4 and 0 < report.mean_code_diff <= 0.1 * residual.mean() * 255
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["name"] == "enh_int8" and card["file"] == "enh_int8.onnx"
+    assert card["sha256"] == sha256_file(out)
+    assert card["training"]["int8"]["from"] == "enh.onnx" and card["inputs"]["multiple"] == 4
+    with pytest.raises(ModelError, match="calibration frames"):
+        export_mod.quantize_int8(src, tmp_path / "q" / "none.onnx", [])
+    assert sorted(p.name for p in out.parent.iterdir()) == ["enh_int8.json", "enh_int8.onnx"]

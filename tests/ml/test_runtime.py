@@ -292,14 +292,23 @@ def test_pick_tile():
     assert pick_tile(100, 60, 10**7) == 112
 
 
-def test_enhancer_tiled_agrees_with_whole_frame(tmp_path):
+@pytest.mark.parametrize(
+    ("arch", "tile", "overlap"),
+    [
+        ({"channels": 8, "layers": 2}, 128, 32),
+        # the two-scale net reaches ~18 px: its overlap must be at least twice that
+        ({"channels": 8, "layers": 1, "scales": 2}, 192, 64),
+    ],
+)
+def test_enhancer_tiled_agrees_with_whole_frame(tmp_path, arch, tile, overlap):
     torch = pytest.importorskip("torch")
     from vidlab.ml.models import EnhancerNet
 
     torch.manual_seed(0)
-    net = EnhancerNet(channels=8, layers=2).eval()
-    torch.nn.init.normal_(net.body[-1].weight, std=0.2)  # the last conv starts at zero: randomise it
-    torch.nn.init.normal_(net.body[-1].bias, std=0.05)
+    net = EnhancerNet(**arch).eval()
+    last = (net.body if net.scales == 1 else net.tail)[-1]
+    torch.nn.init.normal_(last.weight, std=0.2)  # the last conv starts at zero: randomise it
+    torch.nn.init.normal_(last.bias, std=0.05)
     path = tmp_path / "enh.onnx"
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
@@ -314,6 +323,6 @@ def test_enhancer_tiled_agrees_with_whole_frame(tmp_path):
         image = rng.random((3, h, w), dtype=np.float32)
         ref = whole(s.run, image)
         assert np.abs(ref - image).max() > 0.05  # the model does change the frame
-        tiled = infer_tiled(s.run, image, tile=128, overlap=32, multiple=16)
+        tiled = infer_tiled(s.run, image, tile=tile, overlap=overlap, multiple=16)
         assert tiled.shape == (3, h, w)
         assert np.abs(tiled - ref).max() * 255 <= 1.0

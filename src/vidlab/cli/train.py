@@ -69,6 +69,10 @@ TorchThreadsOpt = Annotated[
 MaxMinutesOpt = Annotated[
     float | None, typer.Option("--max-minutes", help="Stop resumably after this many minutes.")
 ]
+InitOpt = Annotated[
+    Path | None,
+    typer.Option("--init", help="Fine-tune: start from this checkpoint's weights (same network)."),
+]
 ArchOpt = Annotated[
     list[str] | None,
     typer.Option("--arch-config", help="Network option KEY=VALUE (repeatable), e.g. channels=16."),
@@ -110,6 +114,13 @@ def load_config(
 GenerateOpt = Annotated[
     int | None, typer.Option(help="Instead of --data: this many generated camera-like clips.")
 ]
+PhotosOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="With --generate: a folder of your photographs the clips are made from too, besides "
+        "the bundled ones (scripts/training_photos.py fetches the shipped model's)."
+    ),
+]
 
 
 def _option(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
@@ -141,6 +152,7 @@ _CONFIG_OPTIONS = [
         ("log_every", LogEveryOpt),
         ("threads", TorchThreadsOpt),
         ("max_minutes", MaxMinutesOpt),
+        ("init", InitOpt),
         ("arch_config", ArchOpt),
     )
 ]
@@ -176,7 +188,7 @@ def train_command(
         overrides = _overrides(options)
         cfg = load_config(task, options["config"], overrides, options["resume"], options["output"])
         made = make_task(options, cfg)
-        again = _again(task, options["data"], options["generate"])
+        again = _again(task, options["data"], options["generate"], options["photos"])
         if options.get("style_image") is not None:
             again += ["--style-image", str(options["style_image"])]
         run_training(made, cfg, resume=options["resume"], quiet=options["quiet"], again=again)
@@ -185,6 +197,7 @@ def train_command(
         _option("config", ConfigOpt),
         _option("data", Annotated[Path | None, typer.Option(help=data_help)]),
         _option("generate", GenerateOpt),
+        _option("photos", PhotosOpt),
         _option("resume", ResumeOpt, False),
         _option("output", OutputOpt),
         *_CONFIG_OPTIONS,
@@ -207,6 +220,7 @@ def _enhancer_task(o: dict[str, Any], cfg: Any) -> Any:
     return EnhancerTask.from_options(
         data=o["data"],
         generate=o["generate"],
+        photos=o["photos"],
         config=cfg,
         codecs=names,
         frames_per_clip=o["frames_per_clip"],
@@ -252,6 +266,7 @@ def _interpolator_task(o: dict[str, Any], cfg: Any) -> Any:
     return InterpolatorTask.from_options(
         data=o["data"],
         generate=o["generate"],
+        photos=o["photos"],
         config=cfg,
         factors=ks,
         frames_per_clip=o["frames_per_clip"],
@@ -288,6 +303,7 @@ def _style_task(o: dict[str, Any], cfg: Any) -> Any:
     return StyleTask.from_options(
         data=o["data"],
         generate=o["generate"],
+        photos=o["photos"],
         config=cfg,
         style_image=o["style_image"],
         arch=o["arch"],
@@ -351,6 +367,8 @@ def _overrides(options: dict[str, Any]) -> dict[str, Any]:
     names = set(TrainConfig.field_names()) - {"task", "output"}
     picked = {k: v for k, v in options.items() if k in names}
     picked["arch_config"] = _arch_config(options.get("arch_config"))
+    if picked.get("init") is not None:
+        picked["init"] = str(picked["init"])
     return picked
 
 
@@ -366,11 +384,12 @@ def _size(text: str | None) -> tuple[int, int] | None:
         raise typer.BadParameter(f"expected WxH, got {text!r}", param_hint="--clip-size") from None
 
 
-def _again(task: str, data: Path | None, generate: int | None) -> list[str]:
+def _again(task: str, data: Path | None, generate: int | None, photos: Path | None = None) -> list[str]:
     """The command line that resumes this run."""
     again = ["vidlab", "train", task]
     again += ["--data", str(data)] if data is not None else []
     again += ["--generate", str(generate)] if generate is not None else []
+    again += ["--photos", str(photos)] if photos is not None else []
     return again
 
 

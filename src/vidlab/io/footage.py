@@ -85,8 +85,29 @@ class FootageSpec:
             raise UsageError(
                 f"motion must be one of {', '.join(MOTIONS)}, got {self.motion!r}", param="motion"
             )
-        if self.photo != "leaves" and self.photo not in TRAIN_PHOTOS + TEST_PHOTOS:
-            raise UsageError(f"unknown photo {self.photo!r}", param="photo")
+        for name in (self.photo, *self.palette):
+            if name != "leaves" and name not in TRAIN_PHOTOS + TEST_PHOTOS and not _is_photo_file(name):
+                raise UsageError(f"unknown photo {name!r} (a bundled name or an image file)", param="photo")
+
+
+#: Image files a photo folder may hold (see :func:`photo_folder`).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _is_photo_file(name: str) -> bool:
+    return Path(name).suffix.lower() in PHOTO_SUFFIXES and Path(name).is_file()
+
+
+def photo_folder(folder: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The image files in ``folder`` (not recursive), sorted, as paths :func:`photo` and
+    :class:`FootageSpec` take: a user's own photographs for training scenes."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError("not a folder of photographs", root, param="photos")
+    files = tuple(str(p) for p in sorted(root.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not files:
+        raise UsageError(f"no images ({', '.join(PHOTO_SUFFIXES)}) in the folder", root, param="photos")
+    return files
 
 
 def srgb_to_linear(img: np.ndarray) -> np.ndarray:
@@ -125,10 +146,14 @@ _linear_to_u8 = linear_to_u8
 
 @functools.cache
 def photo(name: str) -> np.ndarray:
-    """A photograph bundled with scikit-image (or matplotlib's ``grace_hopper``) as RGB uint8
-    (read-only). Gray ones are tinted with a smooth
-    random colour field, so they carry plausible chroma."""
-    if name == "grace_hopper":
+    """A photograph bundled with scikit-image (or matplotlib's ``grace_hopper``), or an image file
+    given by its path, as RGB uint8 (read-only). Gray ones are tinted with a smooth random colour
+    field, so they carry plausible chroma."""
+    if _is_photo_file(name):
+        from vidlab.io.images import read_image
+
+        img = read_image(name)
+    elif name == "grace_hopper":
         import matplotlib.cbook
 
         path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
@@ -392,17 +417,20 @@ def training_specs(
     seed: int = 0,
     noise: tuple[float, float] = (0.3, 2.0),
     grain: tuple[float, float] = (0.0, 0.0),
+    photos: tuple[str, ...] = TRAIN_PHOTOS,
 ) -> list[FootageSpec]:
-    """``count`` varied training scenes from :data:`TRAIN_PHOTOS` (half dead-leaves collages),
-    cycling through the camera motions, with noise (read-noise sigma in the ``noise`` range),
-    grain (in the ``grain`` range), shutter and flicker drawn per clip."""
+    """``count`` varied training scenes from ``photos`` (by default :data:`TRAIN_PHOTOS`; names or
+    image files; half the scenes are dead-leaves collages of all of them), cycling through the
+    camera motions, with noise (read-noise sigma in the ``noise`` range), grain (in the
+    ``grain`` range), shutter and flicker drawn per clip."""
     rng = np.random.default_rng(seed)
     specs = []
     for k in range(count):
-        scene = "leaves" if k % 2 == 0 else TRAIN_PHOTOS[(k // 2) % len(TRAIN_PHOTOS)]
+        scene = "leaves" if k % 2 == 0 else photos[(k // 2) % len(photos)]
         specs.append(
             FootageSpec(
                 photo=scene,
+                palette=tuple(photos),
                 motion=MOTIONS[k % len(MOTIONS)],
                 subjects=int(rng.integers(0, 4)),
                 noise=float(rng.uniform(*noise)),
@@ -440,6 +468,7 @@ __all__ = [
     "held_out_specs",
     "linear_to_u8",
     "photo",
+    "photo_folder",
     "sensor_noise",
     "srgb_to_linear",
     "training_specs",

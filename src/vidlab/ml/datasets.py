@@ -69,11 +69,13 @@ class Degradation:
 def default_degradations(codecs: Sequence[str] = ("libx264", "libx265", "libvpx-vp9")) -> list[Degradation]:
     """The enhancer's training encodes. H.264, the codec most decoded video still comes in, gets
     the four :data:`BITS_PER_PIXEL` bitrates and two CRFs; H.265 and VP9 two bitrates and one
-    CRF each. Every codec keeps its own in-loop filters on, as real files have them."""
+    CRF each. Every codec keeps its own in-loop filters on, as real files have them. x264 runs at
+    its default preset, medium, which most H.264 files are made with (its artifacts differ from
+    veryfast's: more reference frames, trellis, psychovisual tuning)."""
     crfs = {"libx264": (30, 37), "libx265": (37,), "libvpx-vp9": (50,)}
     out = []
     for codec in codecs:
-        preset = {"libx264": "veryfast", "libx265": "fast", "libvpx-vp9": "5"}.get(codec)
+        preset = {"libx264": "medium", "libx265": "fast", "libvpx-vp9": "5"}.get(codec)
         rates = BITS_PER_PIXEL if codec == "libx264" else BITS_PER_PIXEL[::2]
         out += [Degradation(codec, bpp=b, preset=preset) for b in rates]
         out += [Degradation(codec, crf=c, preset=preset) for c in crfs.get(codec, (32,))]
@@ -188,17 +190,24 @@ def generated_sources(
     frames: int = 40,
     fps: int = 30,
     seed: int = 0,
+    photos: Sequence[str] = (),
     **spec_ranges: tuple[float, float],
 ) -> list[Source]:
-    """``count`` camera-like clips rendered from the training photographs (never the benchmark's),
-    with varied camera motion, subjects, blur, noise and flicker (:func:`footage.training_specs`,
-    which ``spec_ranges`` such as ``noise=(1, 6)`` go to)."""
-    from vidlab.io.footage import Footage, training_specs
+    """``count`` camera-like clips rendered from the training photographs (never the benchmark's)
+    plus ``photos`` (image files, such as :func:`footage.photo_folder` lists), with varied camera
+    motion, subjects, blur, noise and flicker (:func:`footage.training_specs`, which
+    ``spec_ranges`` such as ``noise=(1, 6)`` go to)."""
+    from vidlab.io.footage import TRAIN_PHOTOS, Footage, training_specs
+    from vidlab.ml.session import sha256_file
 
+    names = (*TRAIN_PHOTOS, *photos)
+    # a photo file's content, not its path, is what a cached clip depends on
+    files = {p: sha256_file(Path(p)) for p in photos}
     out = []
-    for spec in training_specs(count, seed, **spec_ranges):
+    for spec in training_specs(count, seed, photos=names, **spec_ranges):
         footage = Footage(spec, size[0], size[1], fps)
-        key = json.dumps(asdict(spec), sort_keys=True) + f"{size}{frames}{fps}"
+        parts = asdict(spec) | {"files": files} if files else asdict(spec)
+        key = json.dumps(parts, sort_keys=True) + f"{size}{frames}{fps}"
         name = f"gen{spec.seed}-{spec.photo}-{spec.motion}"
         out.append(Source(name, Fraction(fps), frames, size[0], size[1], render=footage.frame, key=key))
     return out

@@ -164,6 +164,8 @@ class VideoTask:
 
     data: Path | None = None
     generate: int | None = None
+    #: A folder of the user's photographs that generated clips draw on, besides the bundled ones.
+    photos: Path | None = None
     cache_dir: Path = Path("runs/cache")
     frames_per_clip: int = 24
     size: tuple[int, int] = (960, 544)
@@ -214,7 +216,16 @@ class VideoTask:
         for key, value in extra.items():
             if value:
                 setattr(task, key, value)
+        if task.photos is not None and generate is None:
+            raise UsageError(
+                "photos are for generated clips: give generate too", param=("photos", "generate")
+            )
         return task
+
+    def _photo_files(self) -> tuple[str, ...]:
+        from vidlab.io.footage import photo_folder
+
+        return photo_folder(self.photos) if self.photos is not None else ()
 
     #: Ranges of the generated clips' camera options (see :func:`footage.training_specs`).
     FOOTAGE: ClassVar[dict[str, tuple[float, float]]] = {}
@@ -222,7 +233,12 @@ class VideoTask:
     def _splits(self) -> tuple[list[ds.Source], list[ds.Source]]:
         if self.generate is not None:
             sources = ds.generated_sources(
-                self.generate, size=self.size, frames=self.frames_per_clip, seed=self.seed, **self.FOOTAGE
+                self.generate,
+                size=self.size,
+                frames=self.frames_per_clip,
+                seed=self.seed,
+                photos=self._photo_files(),
+                **self.FOOTAGE,
             )
             n_val = max(1, len(sources) // 8)
             return sources[n_val:], sources[:n_val]
@@ -244,7 +260,9 @@ class VideoTask:
         if self.generate is not None:
             from vidlab.io.footage import TRAIN_PHOTOS
 
-            out["photos"] = list(TRAIN_PHOTOS)
+            out["photos"] = list(TRAIN_PHOTOS) + [Path(p).name for p in self._photo_files()]
+            if self.photos is not None:
+                out["photo_folder"] = str(self.photos)
             out["size"] = list(self.size)
             out |= {k: list(v) for k, v in self.FOOTAGE.items()}
         return out

@@ -88,6 +88,9 @@ class TrainConfig:
     max_minutes: float | None = _opt(
         None, "Stop (resumably) after this many minutes of wall-clock time.", minimum=0
     )
+    init: str | None = _opt(
+        None, "Start from this checkpoint's weights (fine-tuning; same architecture), new optimizer."
+    )
     arch_config: dict[str, Any] = field(
         default_factory=dict,
         metadata={
@@ -497,6 +500,24 @@ def train(
             dist.destroy_process_group()
 
 
+def _init_weights(model: Any, path: Path, arch: str, arch_config: dict[str, Any]) -> None:
+    """Load a checkpoint's weights into ``model`` to fine-tune it: the same architecture and
+    configuration, or one clear line naming the file."""
+    ck = load_checkpoint(path)
+    if ck.get("format") != CHECKPOINT_FORMAT or ck.get("arch") != arch:
+        got = ck.get("arch")
+        raise UsageError(f"not a {arch} checkpoint of this trainer (arch {got!r})", path, param="init")
+    theirs = ck.get("arch_config", {})
+    if any(theirs.get(k) != v for k, v in arch_config.items()):
+        raise UsageError(
+            f"its network is {theirs}, this run's is {arch_config}: give the same arch_config",
+            path,
+            param="init",
+        )
+    model.load_state_dict(ck["model"])
+    log.info("starting from the weights of %s (step %s)", path, ck.get("step"))
+
+
 def _train(
     task: Task,
     config: TrainConfig,
@@ -568,6 +589,9 @@ def _train(
         history = [dict(r) for r in metrics.get("history", [])]
         _set_rng_state(ck["rng"])
         log.info("resuming %s at step %d of %d", run_dir, step, config.steps)
+
+    elif config.init:
+        _init_weights(model, Path(config.init).expanduser(), task.arch, arch_config)
 
     if dist_info.active:
         from torch.nn.parallel import DistributedDataParallel

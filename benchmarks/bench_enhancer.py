@@ -93,14 +93,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--bitrates", default="200,400")
     ap.add_argument("--no-vmaf", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated enhancers/peers to run (default: all)")
+    ap.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        type=Path,
+        help="also run neural_enhance with this candidate .onnx (repeatable; labelled by its file name)",
+    )
+    ap.add_argument("--out", default="enhancer.json", help="file name of the results in benchmarks/out")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     vmaf = not args.no_vmaf
     bitrates = [float(b) for b in args.bitrates.split(",")]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    enhancers = [e for e in ENHANCERS if not only or e in only]
+    recipes = {e: e for e in ENHANCERS if not only or e in only}
+    recipes |= {f"neural_enhance {m.name}": f"neural_enhance model={m.resolve()}" for m in args.model}
+    enhancers = list(recipes)
     peers = {k: v for k, v in PEERS.items() if not only or k in only}
-    for e in enhancers:
+    for e in recipes.values():
         recipe_or_preset(e)  # fail before anything runs
     clips = make_clips(args.frames, (w, h))
     rows = []
@@ -119,7 +129,12 @@ def main(argv: list[str] | None = None) -> None:
                 row["decoded"] = _scores(base)
                 for e in enhancers:
                     q, ms = evaluate_enhancer(
-                        clip, enc, recipe_or_preset(e), Path(tmp) / "enh.mkv", vmaf=vmaf, frames=r.frames
+                        clip,
+                        enc,
+                        recipe_or_preset(recipes[e]),
+                        Path(tmp) / "enh.mkv",
+                        vmaf=vmaf,
+                        frames=r.frames,
                     )
                     row[e] = {**_scores(q), "ms": ms}
                 for name, filt in peers.items():
@@ -187,10 +202,10 @@ def main(argv: list[str] | None = None) -> None:
         print(head + " | " + " | ".join(cells) + " |")
     print("\nchecks:", json.dumps(checks))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "enhancer.json").write_text(
+    (OUT / args.out).write_text(
         json.dumps({"machine": machine(), "rows": rows, "summary": summary, "checks": checks}, indent=2)
     )
-    print(f"wrote {OUT / 'enhancer.json'}")
+    print(f"wrote {OUT / args.out}")
 
 
 if __name__ == "__main__":

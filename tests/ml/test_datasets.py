@@ -240,3 +240,15 @@ def test_photo_folder_and_unknown_photos_are_one_line(tmp_path: Path):
         photo_folder(tmp_path / "empty")
     with pytest.raises(UsageError, match="unknown photo"):
         FootageSpec(photo=str(tmp_path / "nope.png"))
+
+
+def test_x264_preset_of_the_training_encodes(tmp_path: Path):
+    from vidlab.ml.tasks import EnhancerTask
+
+    assert {d.preset for d in ds.default_degradations(("libx264",))} == {"veryfast"}  # the shipped data
+    assert {d.preset for d in ds.default_degradations(("libx264",), "medium")} == {"medium"}
+    assert {d.preset for d in ds.default_degradations(("libvpx-vp9",), "medium")} == {"5"}
+    task = EnhancerTask.from_options(generate=2, cache_dir=tmp_path, x264_preset="fastest")
+    with pytest.raises(UsageError, match="x264_preset 'fastest' is not one of ultrafast"):
+        task.caches()
+    assert not any(tmp_path.iterdir())  # refused before anything was encoded

@@ -223,6 +223,7 @@ def _enhancer_task(o: dict[str, Any], cfg: Any) -> Any:
         photos=o["photos"],
         config=cfg,
         codecs=names,
+        x264_preset=o["x264_preset"],
         frames_per_clip=o["frames_per_clip"],
         size=_size(o["clip_size"]),
     )
@@ -239,6 +240,16 @@ enhancer_cmd = train_command(
             Annotated[
                 str | None,
                 typer.Option(help="Comma-separated encoders of the training pairs (default h264,h265,vp9)."),
+            ],
+        ),
+        _option(
+            "x264_preset",
+            Annotated[
+                str | None,
+                typer.Option(
+                    "--x264-preset",
+                    help="x264 preset of the H.264 training encodes (default veryfast; match your files').",
+                ),
             ],
         ),
         _option("frames_per_clip", _frames_option(2, 24)),

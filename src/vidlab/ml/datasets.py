@@ -66,16 +66,19 @@ class Degradation:
         return EncodeSettings(codec=self.codec, crf=self.crf, bitrate_kbps=kbps, preset=self.preset)
 
 
-def default_degradations(codecs: Sequence[str] = ("libx264", "libx265", "libvpx-vp9")) -> list[Degradation]:
+def default_degradations(
+    codecs: Sequence[str] = ("libx264", "libx265", "libvpx-vp9"), x264_preset: str = "veryfast"
+) -> list[Degradation]:
     """The enhancer's training encodes. H.264, the codec most decoded video still comes in, gets
     the four :data:`BITS_PER_PIXEL` bitrates and two CRFs; H.265 and VP9 two bitrates and one
     CRF each. Every codec keeps its own in-loop filters on, as real files have them. x264 runs at
-    its default preset, medium, which most H.264 files are made with (its artifacts differ from
-    veryfast's: more reference frames, trellis, psychovisual tuning)."""
+    ``x264_preset``: veryfast made the shipped model's data; medium, x264's default and what
+    most H.264 files are made with, has other artifacts (more reference frames, trellis,
+    psychovisual tuning)."""
     crfs = {"libx264": (30, 37), "libx265": (37,), "libvpx-vp9": (50,)}
     out = []
     for codec in codecs:
-        preset = {"libx264": "medium", "libx265": "fast", "libvpx-vp9": "5"}.get(codec)
+        preset = {"libx264": x264_preset, "libx265": "fast", "libvpx-vp9": "5"}.get(codec)
         rates = BITS_PER_PIXEL if codec == "libx264" else BITS_PER_PIXEL[::2]
         out += [Degradation(codec, bpp=b, preset=preset) for b in rates]
         out += [Degradation(codec, crf=c, preset=preset) for c in crfs.get(codec, (32,))]

@@ -274,6 +274,7 @@ class EnhancerTask(VideoTask):
     (:func:`datasets.build_pairs`)."""
 
     codecs: tuple[str, ...] = ("libx264", "libx265", "libvpx-vp9")
+    x264_preset: str = "veryfast"
     keep_every: int = 3
     crops_per_frame: int = 64
     name: str = "enhancer"
@@ -286,8 +287,15 @@ class EnhancerTask(VideoTask):
     def caches(self, cancel: Any = None, on_progress: Any = None) -> tuple[ds.PairCache, ds.PairCache]:
         """Build (or reuse) the train and validation pair caches."""
         if "caches" not in self._built:
+            from vidlab.io.codecs import PRESETS
+
+            if self.x264_preset not in PRESETS["libx264"]:
+                raise UsageError(
+                    f"x264_preset {self.x264_preset!r} is not one of {', '.join(PRESETS['libx264'])}",
+                    param="x264_preset",
+                )
             train, val = self._splits()
-            degs = ds.default_degradations(self.codecs)
+            degs = ds.default_degradations(self.codecs, self.x264_preset)
             kw = {
                 "degradations": degs,
                 "frames_per_clip": self.frames_per_clip,
@@ -316,6 +324,7 @@ class EnhancerTask(VideoTask):
         out = self._describe_sources() | {
             "codecs": list(self.codecs),
             "degradations": [d.label for d in ds.default_degradations(self.codecs)],
+            "x264_preset": self.x264_preset,
             "keep_every": self.keep_every,
             "crops_per_frame": self.crops_per_frame,
         }

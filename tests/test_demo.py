@@ -9,6 +9,7 @@ import cv2
 
 from vidlab.cli.demo import DEMO_STYLES, run_demo
 from vidlab.io.probe import probe
+from vidlab.ml.session import sha256_file
 
 
 def test_demo_writes_outputs_styles_and_report(tmp_path: Path, monkeypatch):
@@ -28,5 +29,8 @@ def test_demo_writes_outputs_styles_and_report(tmp_path: Path, monkeypatch):
     enh = data["enhance"]
     assert probe(Path(enh["enhanced"])).frame_count == enh["frames"] == 20
     assert cv2.imread(enh["sheet"]) is not None
+    int8 = json.loads(Path(enh["int8_model"]).with_suffix(".json").read_text())
+    assert int8["sha256"] == sha256_file(enh["int8_model"]) and int8["training"]["int8"]["from"]
+    assert enh["int8_ms_per_frame"] > 0 and abs(enh["int8_psnr_y_gain_db"]) < 3
     sheet = cv2.imread(str(res.contact_sheet))
     assert sheet.shape == (3 * 90 + 16, 3 * 160 + 16, 3)  # source + 7 styles, at half size

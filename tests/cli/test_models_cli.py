@@ -110,3 +110,26 @@ def test_export_onnx_int8_calibrates_on_a_video(tmp_path, sample_mp4):
     res = run_cli("export-onnx", ckpt, "-o", tmp_path / "x.onnx", "--int8", tmp_path / "nope.mp4")
     assert res.returncode != 0 and "nope.mp4" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_models_quantize_a_builtin_and_refuse_what_it_cannot(tmp_path, sample_mp4):
+    out = tmp_path / "ne8.onnx"
+    res = run_cli(
+        "models", "quantize", "neural_enhance", "-o", out, "--calibrate", sample_mp4, "--frames", "2"
+    )
+    assert res.returncode == 0, res.stderr
+    assert "int8, calibrated on 2 frames" in res.stdout
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["name"] == "ne8" and card["task"] == "enhance" and card["training"]["int8"]["from"]
+    # the quantized model runs through the op like any user model
+    res = run_cli("models", "info", out)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("models", "quantize", "style_predict", "-o", tmp_path / "s.onnx", "--calibrate", sample_mp4)
+    assert res.returncode == 1 and "NHWC" in res.stderr and "Traceback" not in res.stderr
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not an onnx file" * 8)
+    res = run_cli("models", "quantize", bad, "-o", tmp_path / "b8.onnx", "--calibrate", sample_mp4)
+    assert res.returncode == 1 and res.stderr.strip().endswith(
+        "bad.onnx: not a readable ONNX model (DecodeError)"
+    )
+    assert not (tmp_path / "s.onnx").exists() and not (tmp_path / "b8.onnx").exists()

@@ -301,6 +301,22 @@ def _enhance(outdir: Path, size: tuple[int, int], on_event: EventCallback | None
         source, decoded, Recipe.parse("deblock"), work / "deblocked.mkv", vmaf=False, frames=neural.frames
     )
     (work / "deblocked.mkv").unlink()
+    # the same model quantized to int8 for the CPU, calibrated on a few frames of the decode
+    from vidlab.ml.export import calibration_frames, quantize_int8
+    from vidlab.ml.registry import resolve
+
+    card, onnx_file = resolve("neural_enhance")
+    samples = calibration_frames(decoded, 4)
+    int8 = quantize_int8(onnx_file, work / "neural_enhance_int8.onnx", samples, card=card)
+    q8, ms8 = evaluate_enhancer(
+        source,
+        decoded,
+        Recipe.parse(f"neural_enhance model={int8.output.resolve()}"),
+        work / "int8.mkv",
+        vmaf=False,
+        frames=neural.frames,
+    )
+    (work / "int8.mkv").unlink()
     t = Fraction(10, 30)
     h, w = size[1] // 3, size[0] // 4
     y, x = size[1] // 3, size[0] // 3
@@ -322,6 +338,10 @@ def _enhance(outdir: Path, size: tuple[int, int], on_event: EventCallback | None
         "neural_enhance_ssim_y_gain": round(mine.ssim_y - base.ssim_y, 5),
         "deblock_psnr_y_gain_db": round(theirs.psnr_y - base.psnr_y, 3),
         "neural_enhance_ms_per_frame": round(neural.enhancer_ms_per_frame or 0, 1),
+        "int8_model": str(int8.output),
+        "int8_psnr_y_gain_db": round(q8.psnr_y - base.psnr_y, 3),
+        "int8_ms_per_frame": round(ms8, 1),
+        "int8_mean_code_diff": round(int8.mean_code_diff, 3),
         "frames": neural.frames,
     }
 
@@ -395,6 +415,7 @@ def run_demo(
             and key["matte_vs_truth"]["mad"] < 12,
             "neural_enhance_beats_decode_and_deblock": enhance["neural_enhance_psnr_y_gain_db"] > 0
             and enhance["neural_enhance_psnr_y_gain_db"] > enhance["deblock_psnr_y_gain_db"],
+            "int8_enhancer_within_a_code_value_of_float": enhance["int8_mean_code_diff"] < 1,
             "layers_all_stages_ran_plate_above_30db": all(v == "ran" for v in layers["status"].values())
             and layers["clean_plate_psnr_db"] >= 30,
             "queue_job_done_and_frames_kept": queue["job"]["state"] == "done"

@@ -124,19 +124,22 @@ def export_onnx_cmd(
             "video's frames; the float export is checked first.",
         ),
     ] = None,
-    calibration_frames: Annotated[
-        int, typer.Option(min=1, help="Frames spread over the --int8 video used to calibrate.")
+    frames: Annotated[
+        int,
+        typer.Option(
+            "--calibration-frames", min=1, help="Frames spread over the --int8 video used to calibrate."
+        ),
     ] = 12,
 ) -> None:
     """Export a checkpoint to ONNX, checked against PyTorch on ONNX Runtime, with its card."""
     import tempfile
 
-    from vidlab.ml.export import export_onnx, quantize_int8
+    from vidlab.ml.export import calibration_frames, export_onnx, quantize_int8
 
     if int8 is None:
         report = export_onnx(checkpoint, output, opset=opset)
     else:
-        samples = calibration_samples(int8, calibration_frames)
+        samples = calibration_frames(int8, frames)
         with tempfile.TemporaryDirectory(prefix="vidlab-export-") as tmp:
             report = export_onnx(checkpoint, Path(tmp) / output.name, opset=opset)
             q = quantize_int8(report.output, output, samples)
@@ -153,18 +156,31 @@ def export_onnx_cmd(
     )
 
 
-def calibration_samples(video: Path, count: int) -> list:
-    """``count`` frames spread evenly over ``video`` as 1x3xHxW float arrays in 0..1."""
-    import numpy as np
+@models_app.command("quantize")
+def quantize_cmd(
+    model: Annotated[str, typer.Argument(help="A registered model's name or an .onnx file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The int8 ONNX file to write.")],
+    calibrate: Annotated[Path, typer.Option(help="A video whose frames set the activation ranges.")],
+    frames: Annotated[int, typer.Option(min=1, help="Frames spread over the video used to calibrate.")] = 12,
+) -> None:
+    """Quantize an image model to int8 for the CPU (about 2.4x faster with VNNI), with its card."""
+    from vidlab.core.errors import ModelError
+    from vidlab.ml.export import calibration_frames, quantize_int8
+    from vidlab.ml.registry import resolve
 
-    from vidlab.io.probe import probe
-    from vidlab.io.reader import VideoReader
-
-    info = probe(video)
-    total = max(1, info.frame_count or count)
-    wanted = {round(i * (total - 1) / max(1, count - 1)) for i in range(count)}
-    samples = []
-    for frame in VideoReader(video, info=info):
-        if frame.index in wanted:
-            samples.append(np.ascontiguousarray(frame.image.transpose(2, 0, 1)[None], np.float32) / 255)
-    return samples
+    card, path = resolve(model)
+    spec = card.inputs or {}
+    layout = (card.format, spec.get("layout", "NCHW"), spec.get("channels", 3), spec.get("range", "0..1"))
+    if layout != ("onnx", "NCHW", 3, "0..1"):
+        raise ModelError(
+            "quantize takes ONNX image models with RGB input in 0..1 (N x 3 x H x W); this one is "
+            f"{layout[0]}, {layout[1]}, {layout[2]} channels in {layout[3]}",
+            path,
+        )
+    q = quantize_int8(path, output, calibration_frames(calibrate, frames), card=card)
+    card_file = q.output.with_suffix(".json")
+    out.print(
+        f"wrote {q.output} (int8, calibrated on {q.samples} frames of {calibrate}); vs float: max "
+        f"{q.max_code_diff:.2f}, mean {q.mean_code_diff:.3f} code values; card {card_file}",
+        highlight=False,
+    )

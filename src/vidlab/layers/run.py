@@ -144,12 +144,6 @@ def _png(path: Path, image: np.ndarray) -> None:
     write_png(path, image, compression=1)
 
 
-def _read_png_rgb(path: Path) -> np.ndarray:
-    from vidlab.io.images import read_image
-
-    return read_image(path, "layer PNG")
-
-
 def _alphas(folder: Path) -> list[np.ndarray]:
     from vidlab.io.matte_clips import MatteSource
 
@@ -557,35 +551,36 @@ def _finish(
 
     if final is None:
         return []
-    rgba_dir = outdir / final / "rgba"
-    files = sorted(rgba_dir.glob("*.png")) if rgba_dir.is_dir() else []
-    alpha_dir = outdir / final / ("masks" if final == "segment" else "alphas")
-    alphas = _alphas(alpha_dir)
     info = probe(input)
     tmp = outdir / ".work" / "preview.mp4"
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    sources: list[np.ndarray] = []
-    picks = set(np.linspace(0, len(alphas) - 1, min(4, len(alphas))).round().astype(int).tolist())
+    # the final stage's FFV1 layer holds its RGB and alpha: one decode, faster than its PNGs
+    layer = VideoReader(outdir / final / LAYER)
+    total = layer.info.frame_count or 0
+    picks = set(np.linspace(0, total - 1, min(4, total)).round().astype(int).tolist()) if total else set()
+    kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     with VideoWriter(
         tmp, info.with_changes(has_alpha=False), EncodeSettings(codec="libx264", crf=18, pix_fmt="yuv420p"),
         copy_audio=False,
     ) as writer:  # fmt: skip
-        for i, f in enumerate(VideoReader(input)):
-            if i >= len(alphas):
-                break
-            rgb = _read_png_rgb(files[i]) if files else f.image
-            writer.write(_frame(over_checker(rgb, alphas[i]), i, info.fps))
+        for i, (f, lf) in enumerate(zip(VideoReader(input), layer, strict=False)):
+            alpha = lf.alpha_u8()
+            if alpha is None:
+                raise MediaError("the stage's layer has no alpha", outdir / final / LAYER)
+            writer.write(_frame(over_checker(lf.image, alpha), i, info.fps))
             if i in picks:
-                sources.append(f.image)
+                kept[i] = (f.image, lf.image, np.ascontiguousarray(alpha))
+            if cancel is not None:
+                cancel.check()
     os.replace(tmp, outdir / "preview.mp4")
     plates = None
     plate_video = outdir / "inpaint" / "clean_plate.mp4"
     if plate and plate_video.is_file():
         plates = {i: f.image for i, f in enumerate(VideoReader(plate_video)) if i in picks}
     rows = []
-    for src, i in zip(sources, sorted(picks), strict=False):
-        rgb = _read_png_rgb(files[i]) if files else src
-        cells = [src, np.repeat(alphas[i][..., None], 3, axis=2), over_checker(rgb, alphas[i])]
+    for i in sorted(kept):
+        src, rgb, alpha = kept[i]
+        cells = [src, np.repeat(alpha[..., None], 3, axis=2), over_checker(rgb, alpha)]
         if plates is not None and i in plates:
             cells.append(plates[i])
         rows.append(np.hstack(cells))

@@ -218,4 +218,7 @@ def test_int8_quantization_keeps_the_picture_within_code_values(tmp_path):
     assert card["training"]["int8"]["from"] == "enh.onnx" and card["inputs"]["multiple"] == 4
     with pytest.raises(ModelError, match="calibration frames"):
         export_mod.quantize_int8(src, tmp_path / "q" / "none.onnx", [])
+    wrong = [np.zeros((1, 4, 32, 32), np.float32)]  # not what the model takes: one line, no file
+    with pytest.raises(ModelError, match="int8 quantization failed"):
+        export_mod.quantize_int8(src, tmp_path / "q" / "wrong.onnx", wrong)
     assert sorted(p.name for p in out.parent.iterdir()) == ["enh_int8.json", "enh_int8.onnx"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from vidlab.core.errors import ModelError
+from vidlab.core.errors import ModelError, VidlabError
 from vidlab.core.fsutil import remove_stale_temps, temp_path, write_atomic
 from vidlab.ml.checkpoint import is_checkpoint, load_checkpoint
 from vidlab.ml.registry import DEFAULT_INPUTS, ModelCard
@@ -265,25 +265,27 @@ def quantize_int8(
     level = root.level
     try:
         root.setLevel(logging.ERROR)  # the quantizer's advice goes to the root logger as warnings
-        # shape inference and graph clean-up first (folds the exporter's constant biases)
         try:
+            # shape inference and graph clean-up first (folds the exporter's constant biases)
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        except Exception as exc:
+            quantize_static(
+                str(pre),
+                str(tmp),
+                _Frames(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                nodes_to_exclude=excluded,
+            )
+            root.setLevel(level)
+            float_s, int8_s = Session.open(src, "cpu"), Session.open(tmp, "cpu")
+            diffs = [np.abs(int8_s.run(x) - float_s.run(x)) * 255 for x in samples]
+        except VidlabError:
+            raise
+        except Exception as exc:  # ONNX Runtime's quantizer and sessions raise their own types
             text = " ".join(str(exc).split())[:200]
             raise ModelError(f"int8 quantization failed: {type(exc).__name__}: {text}", src) from None
-        quantize_static(
-            str(pre),
-            str(tmp),
-            _Frames(),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            nodes_to_exclude=excluded,
-        )
-        root.setLevel(level)
-        float_s, int8_s = Session.open(src, "cpu"), Session.open(tmp, "cpu")
-        diffs = [np.abs(int8_s.run(x) - float_s.run(x)) * 255 for x in samples]
         os.replace(tmp, dest)
     finally:
         root.setLevel(level)

@@ -173,6 +173,8 @@ def test_training_params_are_checked_at_submit(ws: Path) -> None:
             {**TRAIN, "config": {"steps": 0}},
             {**TRAIN, "config": {"stepz": 1}},
             {**TRAIN, "options": {"data": "../elsewhere"}},
+            {**TRAIN, "options": {**TRAIN["options"], "photos": "/etc"}},  # outside the workspace
+            {**TRAIN, "config": {**TRAIN["config"], "init": "../other/best.pt"}},
         ]
         for bad in bad_params:
             with pytest.raises(UsageError):

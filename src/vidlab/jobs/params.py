@@ -73,7 +73,7 @@ TRAIN_TASKS = {
 
 def check_train(params: dict[str, Any]) -> dict[str, Any]:
     """A train job's params: ``{"task": "enhancer", "config": {TrainConfig fields},
-    "options": {the task's options: data (a folder, confined by the store) or generate,
+    "options": {the task's options: data (a folder, confined by the store) or generate, photos,
     frames_per_clip, size, ...}}``. The config is checked now; the run folder is the job's."""
     from vidlab.ml.train import TrainConfig
 
@@ -102,8 +102,9 @@ def train_task(params: dict[str, Any], run_dir: Path) -> tuple[Any, Any]:
 
     config = TrainConfig.from_dict({**params["config"], "task": params["task"], "output": str(run_dir)})
     options = dict(params.get("options") or {})
-    if options.get("data") is not None:
-        options["data"] = Path(options["data"])
+    for key in ("data", "photos"):
+        if options.get(key) is not None:
+            options[key] = Path(options[key])
     if options.get("size") is not None:
         options["size"] = tuple(options["size"])
     task = getattr(tasks, TRAIN_TASKS[params["task"]]).from_options(config=config, **options)

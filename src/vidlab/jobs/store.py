@@ -327,9 +327,11 @@ class Store:
                 params.setdefault("input", str(src))
             params = check_tune_params(params, self.workspace.confine)
             src = Path(params["input"])
-        options = params.get("options") if kind == "train" else None
-        if options and options.get("data") is not None:
-            options["data"] = str(self.workspace.confine(options["data"], param="data"))
+        if kind == "train":  # every path a training run reads stays in the workspace
+            options, config = params.get("options") or {}, params.get("config") or {}
+            for where, key in ((options, "data"), (options, "photos"), (config, "init")):
+                if where.get(key) is not None:
+                    where[key] = str(self.workspace.confine(where[key], param=key))
         now = time.time()
         with self._write() as db:
             cur = db.execute(

@@ -157,6 +157,13 @@ def test_train_and_tune_params(store) -> None:
     p = logic.train_params("enhancer", steps=5, batch_size=2, generate=2)
     job = store.get(store.submit("train", p))
     assert job.params["task"] == "enhancer" and job.params["options"] == {"generate": 2}
+    (store.workspace.root / "photos").mkdir()
+    p = logic.train_params("enhancer", generate=2, photos="photos", init="runs/best.pt")
+    job = store.get(store.submit("train", p))
+    assert Path(job.params["options"]["photos"]).name == "photos"
+    assert Path(job.params["config"]["init"]).name == "best.pt"
+    with pytest.raises(UsageError):  # a checkpoint outside the workspace is not read
+        store.submit("train", logic.train_params("enhancer", generate=2, init="/etc/passwd"))
     t = logic.tune_params("clip.mp4", "cartoon", "sharpness", trials=3, space=["colors"])
     tj = store.get(logic.submit_tune(store, t))
     assert tj.kind == "tune" and Path(tj.params["input"]).name == "clip.mp4"

@@ -85,6 +85,10 @@ def test_trainer_submits_and_shows_a_run(store, ws_root) -> None:
     assert not at.exception
     (job,) = store.list(kind="train")
     assert job.params["config"]["steps"] == 5
+    at.text_input(key="tr_init").input("/etc/passwd")  # fine-tuning reads only workspace files
+    at.button(key="tr_submit").click().run()
+    assert not at.exception and at.error and "outside the workspace" in at.error[0].value
+    assert len(store.list(kind="train")) == 1
     run = store.job_dir(job.id) / "run"
     run.mkdir(parents=True)
     (run / "log.csv").write_text("step,train_loss,val_loss\n1,0.5,\n2,0.4,0.42\n")

@@ -550,16 +550,22 @@ TRAIN_TASKS = ("enhancer", "interpolator", "style")
 def train_params(
     task: str, *, steps: int = 200, batch_size: int = 4, lr: float = 1e-3, crop: int = 64,
     val_every: int = 50, data: str | None = None, generate: int | None = None,
-    extra_options: dict[str, Any] | None = None,
+    extra_options: dict[str, Any] | None = None, init: str | None = None, photos: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """A train job's params: ``{"task", "config", "options"}`` (checked by the store)."""
+    """A train job's params: ``{"task", "config", "options"}`` (checked by the store, which
+    confines ``data``, ``photos`` and ``init`` to the workspace). ``init`` fine-tunes from a
+    checkpoint; ``photos`` is a folder of photographs generated clips draw on."""
     config = {"steps": steps, "batch_size": batch_size, "lr": lr, "crop": crop, "val_every": val_every,
               "checkpoint_every": max(1, min(val_every, steps))}  # fmt: skip
+    if init:
+        config["init"] = init
     options: dict[str, Any] = dict(extra_options or {})
     if data:
         options["data"] = data
     else:
         options["generate"] = generate or 4
+        if photos:
+            options["photos"] = photos
     return {"task": task, "config": config, "options": options}
 
 

@@ -32,6 +32,10 @@ with st.form("train"):
     val_every = c2.number_input("validate every", min_value=1, value=50, key="tr_val")
     source = st.radio("data", ["the dataset folder above", "generated clips"], key="tr_source")
     generate = st.number_input("generated clips", min_value=2, value=4, key="tr_generate")
+    photos = st.text_input(
+        "photographs for generated clips (optional: a folder in the workspace)", key="tr_photos"
+    )
+    init = st.text_input("fine-tune from a checkpoint (optional: a .pt in the workspace)", key="tr_init")
     style_image = st.text_input("style image (style task; a path in the workspace)", key="tr_style")
     if st.form_submit_button("Start training job", key="tr_submit"):
         extra = {}
@@ -41,7 +45,8 @@ with st.form("train"):
             params = logic.train_params(
                 task, steps=int(steps), batch_size=int(batch), lr=float(lr), crop=int(crop),
                 val_every=int(val_every), data=folder if source.startswith("the dataset") else None,
-                generate=int(generate), extra_options=extra,
+                generate=int(generate), extra_options=extra, init=init.strip() or None,
+                photos=photos.strip() or None,
             )  # fmt: skip
             job_id = store.submit("train", params)
             st.success(f"queued training job {job_id}")

@@ -275,5 +275,10 @@ def demo_cmd(
         f"deblock {enh['deblock_psnr_y_gain_db']:+.2f} dB)",
         highlight=False,
     )
+    out.print(
+        f"int8 enhancer: {enh['int8_model']}  (PSNR-Y {enh['int8_psnr_y_gain_db']:+.2f} dB at "
+        f"{enh['int8_ms_per_frame']:.0f} ms/frame; float {enh['neural_enhance_ms_per_frame']:.0f})",
+        highlight=False,
+    )
     out.print(f"report:        {res.report}")
     out.print(f"checks:        {checks}", highlight=False)

@@ -230,8 +230,8 @@ def quantize_int8(
     the model's input range). The residual's closing ``Add`` and the model's output stay float
     (``exclude_last``), so the int8 rounding lands on the small correction, not on the picture.
     CPUs with VNNI run the result about 2.4x faster. ``card`` (by default the one beside
-    ``model``) is copied beside ``output`` with the new sha256 and the measured difference (in
-    8-bit code values, on the samples)."""
+    ``model``) is checked to take such frames, then copied beside ``output`` with the new sha256
+    and the measured difference (in 8-bit code values, on the samples)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -239,6 +239,18 @@ def quantize_int8(
     src, dest = Path(model), Path(output)
     if not samples:
         raise ModelError("int8 quantization needs calibration frames", src)
+    card_src = src.with_suffix(".json")
+    if card is None and card_src.is_file():
+        card = ModelCard.from_json(card_src)
+    if card is not None:  # the frames this takes are N x 3 x H x W RGB in 0..1
+        spec = card.inputs or {}
+        layout = (card.format, spec.get("layout", "NCHW"), spec.get("channels", 3), spec.get("range", "0..1"))
+        if layout != ("onnx", "NCHW", 3, "0..1"):
+            raise ModelError(
+                "quantize takes ONNX image models with RGB input in 0..1 (N x 3 x H x W); this one is "
+                f"{layout[0]}, {layout[1]}, {layout[2]} channels in {layout[3]}",
+                src,
+            )
     try:
         graph = onnx.load(str(src)).graph
     except Exception as exc:
@@ -293,10 +305,7 @@ def quantize_int8(
         pre.unlink(missing_ok=True)
     worst = float(max(d.max() for d in diffs))
     mean = float(np.mean([d.mean() for d in diffs]))
-    card_src = src.with_suffix(".json")
     int8 = {"from": src.name, "max_code_diff": worst, "mean_code_diff": mean}
-    if card is None and card_src.is_file():
-        card = ModelCard.from_json(card_src)
     if card is not None:
         card = dataclasses.replace(
             card,

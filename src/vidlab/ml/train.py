@@ -500,13 +500,20 @@ def train(
             dist.destroy_process_group()
 
 
-def _init_weights(model: Any, path: Path, arch: str, arch_config: dict[str, Any]) -> None:
-    """Load a checkpoint's weights into ``model`` to fine-tune it: the same architecture and
-    configuration, or one clear line naming the file."""
+def _own_checkpoint(path: Path, arch: str, what: str = "", param: str | None = None) -> dict[str, Any]:
+    """The checkpoint at ``path``, which must be this trainer's and of ``arch`` (else one line,
+    led by ``what``, naming the file)."""
     ck = load_checkpoint(path)
     if ck.get("format") != CHECKPOINT_FORMAT or ck.get("arch") != arch:
         got = ck.get("arch")
-        raise UsageError(f"not a {arch} checkpoint of this trainer (arch {got!r})", path, param="init")
+        raise UsageError(f"{what}not a {arch} checkpoint of this trainer (arch {got!r})", path, param=param)
+    return ck
+
+
+def _init_weights(model: Any, path: Path, arch: str, arch_config: dict[str, Any]) -> None:
+    """Load a checkpoint's weights into ``model`` to fine-tune it: the same architecture and
+    configuration, or one clear line naming the file."""
+    ck = _own_checkpoint(path, arch, param="init")
     theirs = ck.get("arch_config", {})
     if any(theirs.get(k) != v for k, v in arch_config.items()):
         raise UsageError(
@@ -570,12 +577,7 @@ def _train(
     step, best_val, best_step, bad_evals, seconds_before = 0, None, None, 0, 0.0
     history: list[dict[str, Any]] = []
     if resume:
-        ck = load_checkpoint(last_path)
-        if ck.get("format") != CHECKPOINT_FORMAT or ck.get("arch") != task.arch:
-            raise UsageError(
-                f"last.pt is not a {task.arch} checkpoint of this trainer (arch {ck.get('arch')!r})",
-                last_path,
-            )
+        ck = _own_checkpoint(last_path, task.arch, "last.pt is ")
         _warn_config_changes(ck.get("config", {}), config, last_path)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
